@@ -1,0 +1,8 @@
+# genoattn workflow: hierarchical attention over a genome at six scales.
+# This file only includes rule files; see README.md and config/README.md.
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/tokenize.smk"
+include: "workflow/rules/annotation.smk"
+include: "workflow/rules/level1.smk"
+include: "workflow/rules/targets.smk"

@@ -1,0 +1,29 @@
+# Config validation, wildcard constraints and the helpers every rule file uses.
+import os
+
+from genoattn.config import validate_config
+from genoattn.workflow import Layout
+
+
+configfile: "config/config.yaml"
+
+
+_validated = validate_config(config, base_dir=os.getcwd())
+config.clear()
+config.update(_validated)
+L = Layout(config)
+
+# Software deployment: every rule names a conda env and a container image (see containers/).
+ENV_CPU = "../../envs/genoattn-cpu.yaml"
+ENV_GPU = "../../envs/genoattn-gpu.yaml"
+IMAGE_CPU = "docker://ghcr.io/genoattn/genoattn-cpu:0.1.0"
+IMAGE_GPU = "docker://ghcr.io/genoattn/genoattn-gpu:0.1.0"
+
+# Targets registered by each rule file; rule `all` (targets.smk) asks for all of them.
+TARGETS = {}
+
+
+wildcard_constraints:
+    reference=L.wildcard_pattern(L.references),
+    cohort=L.wildcard_pattern(L.cohorts),
+    contig="[^/]+",
