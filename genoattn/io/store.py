@@ -192,3 +192,43 @@ def open_group(path: str | os.PathLike, group: str | None = None):
 
 def read_attrs(path: str | os.PathLike) -> dict[str, Any]:
     return dict(open_group(path).attrs)
+
+
+class RowWriter:
+    """Append rows to a pre-sized array along axis 0, writing whole chunks only.
+
+    Streaming producers (windows, exon bases, variants) emit rows in order; buffering up to one
+    chunk avoids rewriting (and recompressing) a chunk once per batch.
+    """
+
+    def __init__(self, array):
+        self.array = array
+        self.rows = int(array.chunks[0])
+        self.pos = 0
+        self._buf: list[np.ndarray] = []
+        self._n = 0
+
+    def append(self, rows: np.ndarray) -> None:
+        if len(rows) == 0:
+            return
+        self._buf.append(np.asarray(rows))
+        self._n += len(rows)
+        if self._n >= self.rows:
+            self._flush(whole_chunks_only=True)
+
+    def _flush(self, whole_chunks_only: bool) -> None:
+        if not self._buf:
+            return
+        data = np.concatenate(self._buf) if len(self._buf) > 1 else self._buf[0]
+        n = (len(data) // self.rows) * self.rows if whole_chunks_only else len(data)
+        if n:
+            self.array[self.pos:self.pos + n] = data[:n].astype(self.array.dtype, copy=False)
+            self.pos += n
+        rest = data[n:]
+        self._buf = [rest] if len(rest) else []
+        self._n = len(rest)
+
+    def close(self) -> None:
+        self._flush(whole_chunks_only=False)
+        if self.pos != self.array.shape[0]:
+            raise RuntimeError(f"wrote {self.pos} rows into an array of {self.array.shape[0]}")
