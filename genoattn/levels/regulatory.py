@@ -1,0 +1,303 @@
+"""Level 4: graph attention (GAT with edge features) over the Hi-C contact graph of one contig.
+
+Input contracts
+---------------
+* ``results/{reference}/hic/{contig}.zarr`` (dim ``bin``): ``chrom``, ``start``, ``end`` (coords),
+  ``masked`` bool, CSR ``indptr`` int64 [bin+1] / ``indices`` int64 [edge] (symmetric, within the
+  contig), ``edge_features`` float32 [edge, edge_feature] (attr ``edge_feature_names``).
+* ``results/{reference}/level1/{contig}.zarr``: ``window_embedding`` [window, feature],
+  ``window_start``, ``window_end``, ``window_skipped``.
+* optional ``results/{reference}/level3/{contig}.zarr``: ``gene_embedding`` [gene, feature],
+  ``gene_start``, ``gene_end``.
+
+Node features
+-------------
+``x_bin = W_n · mean_w(level-1 windows overlapping the bin, weighted by the overlap in bp, skipped
+windows left out)  +  [gene context] W_g · mean(level-3 genes overlapping the bin)`` (the gene
+term is zero for a bin without genes).
+
+Layer (PyG ``GATConv`` semantics, ``add_self_loops=False``: the graph already has its self loops)
+------------------------------------------------------------------------------------------------
+``e_ij = edge_encoder(raw edge features) ∈ R^edge_dim``; ``h = lin(x) ∈ R^{H×D}``;
+``α_ij = softmax_j LeakyReLU(<att_src,h_j> + <att_dst,h_i> + <att_edge, lin_edge e_ij>)``;
+``out_i = concat_h Σ_j α_ij h_j + bias``. The edge term is folded to ``e_ij @ w_edge`` with
+``w_edge[f, h] = Σ_d lin_edge.weight[h·D+d, f] · att_edge[h, d]`` so no ``[E, H, D]`` tensor is
+ever built (memory per edge: the edge features plus ``edge_dim`` floats). Then a residual
+LayerNorm block with an MLP.
+
+Masked bins (NaN balancing weight, or no sequence at all) lose every edge, so they never change
+another bin's output; their own embedding is written as zeros and flagged in ``masked``.
+
+Output: ``results/{reference}/level4/{contig}.zarr``: ``embedding`` float32 [bin, feature] with
+coords ``chrom``, ``start``, ``end``, ``masked``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import torch
+from torch import nn
+
+from genoattn import kernels
+
+log = logging.getLogger(__name__)
+
+
+def _strings(a) -> np.ndarray:
+    """zarr string arrays (numpy StringDType) as a plain unicode array."""
+    return np.asarray(a, dtype=object).astype(str)
+
+
+# -- pooling intervals into bins --------------------------------------------------------------------
+def overlap_matrix(bin_start, bin_end, q_start, q_end, weight: str = "overlap", keep=None):
+    """Sparse [n_bins, n_query] matrix of overlaps between sorted, disjoint bins and query intervals.
+
+    ``weight='overlap'`` puts the overlap in bp, ``'count'`` puts 1 for any overlap. Rows are
+    normalised to sum 1 (a row without overlap stays empty). ``keep`` (bool [n_query]) drops queries.
+    Returns ``(matrix, covered)`` with ``covered`` bool [n_bins].
+    """
+    import scipy.sparse as sp
+
+    bin_start = np.asarray(bin_start, dtype=np.int64)
+    bin_end = np.asarray(bin_end, dtype=np.int64)
+    q_start = np.asarray(q_start, dtype=np.int64)
+    q_end = np.asarray(q_end, dtype=np.int64)
+    nb, nq = len(bin_start), len(q_start)
+    qidx = np.arange(nq, dtype=np.int64)
+    if keep is not None:
+        qidx = qidx[np.asarray(keep, dtype=bool)]
+    lo = np.searchsorted(bin_end, q_start[qidx], side="right")   # first bin ending after q start
+    hi = np.searchsorted(bin_start, q_end[qidx], side="left")    # bins starting before q end
+    count = np.maximum(hi - lo, 0)
+    rows_q = np.repeat(qidx, count)
+    offs = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    rows_b = np.repeat(lo, count) + offs
+    ov = np.minimum(bin_end[rows_b], q_end[rows_q]) - np.maximum(bin_start[rows_b], q_start[rows_q])
+    ok = ov > 0
+    rows_b, rows_q, ov = rows_b[ok], rows_q[ok], ov[ok]
+    w = ov.astype(np.float64) if weight == "overlap" else np.ones(len(ov))
+    mat = sp.csr_matrix((w, (rows_b, rows_q)), shape=(nb, nq))
+    tot = np.asarray(mat.sum(axis=1)).ravel()
+    covered = tot > 0
+    inv = np.where(covered, 1.0 / np.where(covered, tot, 1.0), 0.0)
+    return sp.diags(inv) @ mat, covered
+
+
+# -- the module -----------------------------------------------------------------------------------
+class GATEdgeConv(nn.Module):
+    """GAT layer with edge features; parameters named as in ``torch_geometric.nn.GATConv`` (so its
+    state dict loads into ``GATConv(in, out, heads, edge_dim=edge_dim, add_self_loops=False)``)."""
+
+    def __init__(self, in_dim: int, out_per_head: int, heads: int, edge_dim: int, negative_slope: float = 0.2):
+        super().__init__()
+        self.heads, self.out_per_head, self.negative_slope = heads, out_per_head, negative_slope
+        self.lin = nn.Linear(in_dim, heads * out_per_head, bias=False)
+        self.att_src = nn.Parameter(torch.empty(1, heads, out_per_head))
+        self.att_dst = nn.Parameter(torch.empty(1, heads, out_per_head))
+        self.lin_edge = nn.Linear(edge_dim, heads * out_per_head, bias=False)
+        self.att_edge = nn.Parameter(torch.empty(1, heads, out_per_head))
+        self.bias = nn.Parameter(torch.zeros(heads * out_per_head))
+        for p in (self.att_src, self.att_dst, self.att_edge):
+            nn.init.xavier_uniform_(p)
+
+    def folded_edge_weight(self) -> torch.Tensor:
+        """w_edge [edge_dim, H] with e @ w_edge == (lin_edge(e).view(-1, H, D) * att_edge).sum(-1)."""
+        H, D = self.heads, self.out_per_head
+        w = self.lin_edge.weight.view(H, D, -1)                    # [H, D, edge_dim]
+        return torch.einsum("hdf,hd->fh", w, self.att_edge[0])
+
+    def forward(self, x, indptr, indices, edge_attr, backend: str | None = None):
+        H, D = self.heads, self.out_per_head
+        h = self.lin(x).view(-1, H, D)
+        a_src = (h * self.att_src).sum(-1)
+        a_dst = (h * self.att_dst).sum(-1)
+        out = kernels.graph_attention(h, a_src, a_dst, indptr, indices, edge_attr, self.folded_edge_weight(),
+                                      negative_slope=self.negative_slope, backend=backend)
+        return out.reshape(-1, H * D) + self.bias
+
+
+class RegulatoryGAT(nn.Module):
+    """Node projection (+ gene context), edge encoder, one GAT block with residual/LayerNorm and MLP.
+
+    Shapes::
+
+        window_features [N, in_dim]     pooled level-1 windows per bin
+        gene_features   [N, gene_dim]   mean level-3 gene embedding per bin (zeros when none)
+        has_gene        [N]             bool
+        indptr [N+1], indices [E]       CSR by destination (symmetric graph)
+        edge_raw        [E, n_edge_features]
+        returns         [N, dim]
+    """
+
+    def __init__(self, in_dim: int, n_edge_features: int, dim: int = 256, heads: int = 16, edge_dim: int = 32,
+                 negative_slope: float = 0.2, gene_dim: int = 0, mlp_ratio: int = 2):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"levels.level4: dim {dim} is not divisible by heads {heads}")
+        self.dim, self.heads, self.edge_dim, self.gene_dim = dim, heads, edge_dim, gene_dim
+        self.node_proj = nn.Linear(in_dim, dim)
+        self.gene_proj = nn.Linear(gene_dim, dim, bias=False) if gene_dim else None
+        self.edge_encoder = nn.Sequential(nn.Linear(n_edge_features, edge_dim), nn.GELU(),
+                                          nn.Linear(edge_dim, edge_dim))
+        self.gat = GATEdgeConv(dim, dim // heads, heads, edge_dim, negative_slope)
+        self.norm1 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, mlp_ratio * dim), nn.GELU(), nn.Linear(mlp_ratio * dim, dim))
+        self.norm2 = nn.LayerNorm(dim)
+
+    def node_input(self, window_features, gene_features=None, has_gene=None):
+        x = self.node_proj(window_features)
+        if self.gene_proj is not None and gene_features is not None:
+            g = self.gene_proj(gene_features)
+            if has_gene is not None:
+                g = g * has_gene[:, None].to(g.dtype)
+            x = x + g
+        return x
+
+    def forward(self, window_features, indptr, indices, edge_raw, gene_features=None, has_gene=None,
+                backend: str | None = None):
+        x = self.node_input(window_features, gene_features, has_gene)
+        e = self.edge_encoder(edge_raw)
+        x = self.norm1(x + self.gat(x, indptr, indices, e, backend=backend))
+        return self.norm2(x + self.mlp(x))
+
+
+# -- graph helpers --------------------------------------------------------------------------------
+def drop_masked_edges(indptr: np.ndarray, indices: np.ndarray, masked: np.ndarray):
+    """Remove every edge that touches a masked node. Returns (indptr, indices, kept edge ids)."""
+    n = len(indptr) - 1
+    deg = np.diff(indptr)
+    dst = np.repeat(np.arange(n, dtype=np.int64), deg)
+    keep = ~(masked[dst] | masked[indices])
+    new_deg = np.bincount(dst[keep], minlength=n)
+    new_indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(new_deg, out=new_indptr[1:])
+    return new_indptr, indices[keep].astype(np.int64), np.nonzero(keep)[0]
+
+
+def _gene_context_wanted(setting, level3_path) -> bool:
+    if setting is True or setting == "true":
+        if not level3_path or not os.path.exists(level3_path):
+            raise FileNotFoundError(f"levels.level4.gene_context is true but the level-3 store {level3_path} "
+                                    "does not exist: run `snakemake level3` first or set gene_context: auto")
+        return True
+    if setting is False or setting == "false":
+        return False
+    return bool(level3_path) and os.path.exists(level3_path)
+
+
+def load_bins_and_features(hic_path, level1_path, level3_path=None, gene_context="auto"):
+    """Read the graph store and pool level-1 windows (and level-3 genes) into its bins."""
+    from genoattn.io.store import open_group
+
+    g = open_group(hic_path)
+    for name in ("indptr", "indices", "edge_features", "start", "end"):
+        if name not in g:
+            raise ValueError(f"Hi-C graph store {hic_path} has no array {name!r}; rebuild it with `snakemake hic`")
+    bins = {
+        "chrom": _strings(g["chrom"][:]) if "chrom" in g else None,
+        "start": np.asarray(g["start"][:], dtype=np.int64),
+        "end": np.asarray(g["end"][:], dtype=np.int64),
+        "masked": np.asarray(g["masked"][:], dtype=bool) if "masked" in g else None,
+    }
+    n = len(bins["start"])
+    if bins["masked"] is None:
+        bins["masked"] = np.zeros(n, dtype=bool)
+    if bins["chrom"] is None:
+        bins["chrom"] = np.full(n, str(g.attrs.get("contig", "")), dtype=object)
+    indptr = np.asarray(g["indptr"][:], dtype=np.int64)
+    indices = np.asarray(g["indices"][:], dtype=np.int64)
+    edge_raw = np.asarray(g["edge_features"][:], dtype=np.float32)
+    if len(indptr) != n + 1 or indptr[-1] != len(indices) or len(edge_raw) != len(indices):
+        raise ValueError(f"Hi-C graph store {hic_path}: inconsistent CSR (bins {n}, indptr {len(indptr)}, "
+                         f"edges {len(indices)}, edge_features {len(edge_raw)}); rebuild it with `snakemake hic`")
+    edge_raw = np.nan_to_num(edge_raw, nan=0.0, posinf=0.0, neginf=0.0)
+    hic_attrs = dict(g.attrs)
+    feature_names = list(g["edge_features"].attrs.get("edge_feature_names",
+                                                      hic_attrs.get("edge_feature_names", [])))
+
+    l1 = open_group(level1_path)
+    emb = np.asarray(l1["window_embedding"][:], dtype=np.float32)
+    skipped = np.asarray(l1["window_skipped"][:], dtype=bool) if "window_skipped" in l1 else None
+    wmat, covered = overlap_matrix(bins["start"], bins["end"], l1["window_start"][:], l1["window_end"][:],
+                                   "overlap", None if skipped is None else ~skipped)
+    window_features = np.asarray(wmat @ emb, dtype=np.float32)
+
+    use_genes = _gene_context_wanted(gene_context, level3_path)
+    gene_features = has_gene = None
+    gene_dim = 0
+    if use_genes:
+        l3 = open_group(level3_path)
+        gemb = np.asarray(l3["gene_embedding"][:], dtype=np.float32)
+        gene_dim = gemb.shape[1]
+        gmat, has_gene = overlap_matrix(bins["start"], bins["end"], l3["gene_start"][:], l3["gene_end"][:], "count")
+        gene_features = np.asarray(gmat @ gemb, dtype=np.float32)
+    return {"bins": bins, "indptr": indptr, "indices": indices, "edge_raw": edge_raw, "hic_attrs": hic_attrs,
+            "edge_feature_names": feature_names, "window_features": window_features, "covered": covered,
+            "level1_dim": emb.shape[1], "gene_features": gene_features, "has_gene": has_gene,
+            "gene_dim": gene_dim, "use_genes": use_genes}
+
+
+# -- the rule's entry point -----------------------------------------------------------------------
+def run(hic_path, level1_path, output, cfg: dict, level3_path=None, kernels_cfg: dict | None = None,
+        inputs=(), contig: str | None = None) -> None:
+    """Compute level 4 for one contig and write ``output`` atomically.
+
+    ``cfg`` is the validated ``levels.level4`` section; ``inputs`` the raw input files to checksum.
+    """
+    from genoattn.io.store import atomic_store, input_checksums, mark_coordinates
+    from genoattn.model import build_module, pick_device
+
+    if cfg.get("regulatory_elements_nodes"):
+        raise NotImplementedError("regulatory-element nodes for level 4 are not implemented yet")
+    kernels_cfg = kernels_cfg or {}
+    data = load_bins_and_features(hic_path, level1_path, level3_path, cfg.get("gene_context", "auto"))
+    bins = data["bins"]
+    n = len(bins["start"])
+    masked = bins["masked"] | ~data["covered"]
+    indptr, indices, kept = drop_masked_edges(data["indptr"], data["indices"], masked)
+    edge_raw = data["edge_raw"][kept]
+    log.info("level4 %s: %d bins (%d masked), %d edges (%d after dropping masked), gene context: %s",
+             contig or hic_path, n, int(masked.sum()), len(data["indices"]), len(indices), data["use_genes"])
+
+    n_edge_features = data["edge_raw"].shape[1]
+
+    def factory():
+        return RegulatoryGAT(data["level1_dim"], n_edge_features, dim=cfg["dim"], heads=cfg["heads"],
+                             edge_dim=cfg["edge_dim"], negative_slope=cfg["negative_slope"],
+                             gene_dim=data["gene_dim"])
+
+    module, identity = build_module(factory, "level4", cfg.get("checkpoint"), cfg.get("seed", 0))
+    device = pick_device(kernels_cfg.get("device", "auto"))
+    module = module.to(device)
+    t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
+    with torch.inference_mode():
+        out = module(t(data["window_features"]), t(indptr), t(indices), t(edge_raw),
+                     None if data["gene_features"] is None else t(data["gene_features"]),
+                     None if data["has_gene"] is None else t(data["has_gene"]),
+                     backend=kernels_cfg.get("backend"))
+        out = out.float().cpu().numpy()
+    out[masked] = 0.0
+
+    n_edges = len(indices)
+    attrs = {
+        "level": "level4", "contig": contig or data["hic_attrs"].get("contig"),
+        "resolution": data["hic_attrs"].get("resolution"), "dim": cfg["dim"], "heads": cfg["heads"],
+        "edge_dim": cfg["edge_dim"], "model": identity,
+        "config": {**cfg, "edge_feature_names": data["edge_feature_names"], "level1_dim": data["level1_dim"],
+                   "gene_dim": data["gene_dim"]},
+        "gene_context": bool(data["use_genes"]),
+        "n_bins": n, "n_masked": int(masked.sum()), "n_edges": int(n_edges),
+        "density": float(n_edges / max(n * n, 1)),
+        "nodes": "bins",
+        "inputs": input_checksums(inputs),
+    }
+    with atomic_store(output, attrs=attrs) as w:
+        w.write("chrom", np.asarray(bins["chrom"]).astype(str), dims=("bin",))
+        w.write("start", bins["start"], dims=("bin",))
+        w.write("end", bins["end"], dims=("bin",))
+        w.write("masked", masked, dims=("bin",))
+        w.write("embedding", out.astype(np.float32), dims=("bin", "feature"))
+        mark_coordinates(w, "chrom", "start", "end", "masked")

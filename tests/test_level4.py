@@ -1,0 +1,215 @@
+"""Level 4: GAT with edge features over the Hi-C contact graph (genoattn.levels.regulatory)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from genoattn.levels import regulatory as reg
+
+ROOT = Path(__file__).resolve().parents[1]
+COOL = ROOT / "data" / "demo" / "hic" / "yeast.10kb.cool"
+
+
+def real_subgraph(chrom="chrIII", n_max=40):
+    """CSR (symmetric, with self loops) of every nonzero balanced contact of a real yeast contig."""
+    cooler = pytest.importorskip("cooler")
+    c = cooler.Cooler(str(COOL))
+    mat = c.matrix(balance=True).fetch(chrom)[:n_max, :n_max]
+    raw = c.matrix(balance=False).fetch(chrom)[:n_max, :n_max]
+    n = mat.shape[0]
+    ok = np.isfinite(mat) & (mat > 0)
+    ok = ok | ok.T
+    dst, src = np.nonzero(ok)                      # row-major: sorted by destination
+    dist = np.abs(dst - src).astype(np.float64)
+    feats = np.stack([np.log(np.nan_to_num(mat[dst, src], nan=0.0) + 1e-6), np.log1p(raw[dst, src]),
+                      np.log1p(dist), (dist == 0).astype(float)], axis=1)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(dst, minlength=n), out=indptr[1:])
+    weights = c.bins().fetch(chrom)["weight"].to_numpy()[:n]
+    return indptr, src.astype(np.int64), feats.astype(np.float32), ~np.isfinite(weights)
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_gat_layer_equals_pyg_gatconv(backend):
+    pyg = pytest.importorskip("torch_geometric.nn")
+    indptr, indices, feats, _ = real_subgraph()
+    n = len(indptr) - 1
+    torch.manual_seed(1)
+    module = reg.RegulatoryGAT(in_dim=24, n_edge_features=feats.shape[1], dim=256, heads=16, edge_dim=32,
+                               negative_slope=0.2).double()
+    x = torch.randn(n, 256, dtype=torch.float64)
+    e = module.edge_encoder(torch.from_numpy(feats).double())
+    ours = module.gat(x, torch.from_numpy(indptr), torch.from_numpy(indices), e, backend=backend)
+
+    conv = pyg.GATConv(256, 16, heads=16, edge_dim=32, negative_slope=0.2, add_self_loops=False).double()
+    conv.load_state_dict(module.gat.state_dict())
+    dst = torch.repeat_interleave(torch.arange(n), torch.from_numpy(np.diff(indptr)))
+    edge_index = torch.stack([torch.from_numpy(indices), dst])
+    theirs = conv(x, edge_index, edge_attr=e)
+    assert ours.shape == (n, 256)
+    torch.testing.assert_close(ours, theirs, rtol=1e-9, atol=1e-9)
+    # and the check can fail: a different slope changes the output
+    module.gat.negative_slope = 0.5
+    other = module.gat(x, torch.from_numpy(indptr), torch.from_numpy(indices), e, backend=backend)
+    assert not torch.allclose(other, theirs, atol=1e-6)
+
+
+def test_folded_edge_weight_matches_unfolded():
+    layer = reg.GATEdgeConv(8, 4, 3, edge_dim=5)
+    e = torch.randn(11, 5)
+    unfolded = (layer.lin_edge(e).view(-1, 3, 4) * layer.att_edge).sum(-1)
+    torch.testing.assert_close(e @ layer.folded_edge_weight(), unfolded)
+
+
+def test_overlap_matrix_matches_brute_force():
+    rng = np.random.default_rng()
+    bin_start = np.arange(0, 100_000, 10_000)
+    bin_end = np.minimum(bin_start + 10_000, 95_123)
+    qs = np.sort(rng.integers(0, 95_000, 60))
+    qe = np.minimum(qs + rng.integers(1, 25_000, 60), 95_123)
+    keep = rng.random(60) > 0.2
+    mat, covered = reg.overlap_matrix(bin_start, bin_end, qs, qe, "overlap", keep)
+    dense = np.zeros((len(bin_start), 60))
+    for b in range(len(bin_start)):
+        for q in range(60):
+            if keep[q]:
+                dense[b, q] = max(0, min(bin_end[b], qe[q]) - max(bin_start[b], qs[q]))
+    tot = dense.sum(1, keepdims=True)
+    expect = np.divide(dense, tot, out=np.zeros_like(dense), where=tot > 0)
+    np.testing.assert_allclose(mat.toarray(), expect, rtol=1e-12)
+    np.testing.assert_array_equal(covered, tot[:, 0] > 0)
+
+
+def test_masked_bins_never_change_other_bins():
+    indptr, indices, feats, _ = real_subgraph("chrI", 24)
+    n = len(indptr) - 1
+    rng = np.random.default_rng()
+    masked = np.zeros(n, dtype=bool)
+    masked[rng.choice(n, 4, replace=False)] = True
+    ip, ix, kept = reg.drop_masked_edges(indptr, indices, masked)
+    assert not masked[ix].any()
+    module = reg.RegulatoryGAT(in_dim=12, n_edge_features=feats.shape[1], dim=32, heads=4, edge_dim=8).eval()
+    x = torch.randn(n, 12)
+    x2 = x.clone()
+    x2[torch.from_numpy(masked)] = torch.randn(int(masked.sum()), 12) * 100
+    args = (torch.from_numpy(ip), torch.from_numpy(ix), torch.from_numpy(feats[kept]))
+    with torch.no_grad():
+        a, b = module(x, *args), module(x2, *args)
+    keep = torch.from_numpy(~masked)
+    torch.testing.assert_close(a[keep], b[keep])
+    assert not torch.allclose(a[~keep], b[~keep])
+
+
+def test_module_is_trainable():
+    indptr, indices, feats, _ = real_subgraph("chrI", 16)
+    n = len(indptr) - 1
+    module = reg.RegulatoryGAT(in_dim=12, n_edge_features=feats.shape[1], dim=32, heads=4, edge_dim=8,
+                               gene_dim=6)
+    out = module(torch.randn(n, 12), torch.from_numpy(indptr), torch.from_numpy(indices), torch.from_numpy(feats),
+                 torch.randn(n, 6), torch.rand(n) > 0.5, backend="reference")
+    out.pow(2).sum().backward()
+    for name in ("gat.att_edge", "gat.lin_edge.weight", "edge_encoder.0.weight", "gene_proj.weight", "gat.att_src"):
+        grad = dict(module.named_parameters())[name].grad
+        assert grad is not None and grad.abs().sum() > 0, name
+
+
+# -- the run function on small stores ----------------------------------------------------------------
+def write_hic_store(path, chrom="chrI", n_max=24):
+    """A graph store in the hic contract, made here from the real cooler (tests only)."""
+    from genoattn.io.store import atomic_store, mark_coordinates
+
+    indptr, indices, feats, masked = real_subgraph(chrom, n_max)
+    n = len(indptr) - 1
+    start = np.arange(n, dtype=np.int64) * 10_000
+    with atomic_store(path, attrs={"level": "hic", "contig": chrom, "resolution": 10_000}) as w:
+        w.write("chrom", np.array([chrom] * n), dims=("bin",))
+        w.write("start", start, dims=("bin",))
+        w.write("end", start + 10_000, dims=("bin",))
+        w.write("masked", masked, dims=("bin",))
+        w.write("weight", np.random.rand(n), dims=("bin",))
+        w.write("indptr", indptr, dims=("bin_ptr",))
+        w.write("indices", indices, dims=("edge",))
+        w.write("edge_features", feats, dims=("edge", "edge_feature"),
+                attrs={"edge_feature_names": ["log_balanced", "log_count", "log_distance", "self"]})
+        mark_coordinates(w, "chrom", "start", "end")
+    return n, masked
+
+
+def write_level1_store(path, length, dim=16, window=512):
+    from genoattn.io.store import atomic_store, mark_coordinates
+
+    ws = np.arange(0, length, window, dtype=np.int64)
+    we = np.minimum(ws + window, length)
+    skipped = np.random.rand(len(ws)) < 0.05
+    emb = np.random.randn(len(ws), dim).astype(np.float32)
+    emb[skipped] = 0
+    with atomic_store(path, attrs={"level": "level1", "dim": dim}) as w:
+        w.write("window_start", ws, dims=("window",))
+        w.write("window_end", we, dims=("window",))
+        w.write("window_skipped", skipped, dims=("window",))
+        w.write("window_embedding", emb, dims=("window", "feature"))
+        mark_coordinates(w, "window_start", "window_end")
+
+
+def write_level3_store(path, length, n_genes=15, dim=10):
+    from genoattn.io.store import atomic_store, mark_coordinates
+
+    gs = np.sort(np.random.randint(0, length - 3000, n_genes)).astype(np.int64)
+    with atomic_store(path, attrs={"level": "level3"}) as w:
+        w.write("gene_start", gs, dims=("gene",))
+        w.write("gene_end", gs + np.random.randint(300, 3000, n_genes), dims=("gene",))
+        w.write("gene_embedding", np.random.randn(n_genes, dim).astype(np.float32), dims=("gene", "feature"))
+        mark_coordinates(w, "gene_start", "gene_end")
+
+
+def level4_cfg(**kw):
+    cfg = {"dim": 32, "heads": 4, "edge_dim": 8, "negative_slope": 0.2, "gene_context": "auto",
+           "checkpoint": None, "seed": 3, "batch_size": 64}
+    cfg.update(kw)
+    return cfg
+
+
+@pytest.mark.parametrize("with_genes", [False, True])
+def test_run_writes_store_xarray_opens(tmp_path, with_genes):
+    import xarray as xr
+
+    n, hic_masked = write_hic_store(tmp_path / "hic.zarr")
+    write_level1_store(tmp_path / "l1.zarr", n * 10_000 - 3_456)
+    l3 = tmp_path / "l3.zarr"
+    if with_genes:
+        write_level3_store(l3, n * 10_000 - 3_456)
+    out = tmp_path / "level4" / "chrI.zarr"
+    reg.run(tmp_path / "hic.zarr", tmp_path / "l1.zarr", out, level4_cfg(), level3_path=str(l3),
+            kernels_cfg={"backend": "cpu", "device": "cpu"}, contig="chrI")
+    ds = xr.open_zarr(out)
+    assert ds["embedding"].dims == ("bin", "feature")
+    assert ds["embedding"].shape == (n, 32)
+    for c in ("chrom", "start", "end", "masked"):
+        assert c in ds.coords
+    assert ds.attrs["gene_context"] is with_genes
+    assert ds.attrs["model"]["weights"] == "seeded-init"
+    masked = ds["masked"].values
+    assert (masked >= hic_masked).all()
+    emb = ds["embedding"].values
+    assert np.all(emb[masked] == 0)
+    assert np.isfinite(emb).all() and np.abs(emb[~masked]).sum(1).min() > 0
+    assert not any(p.name.startswith("chrI.zarr.tmp-") for p in out.parent.iterdir())
+    # same seed, same inputs -> same embedding
+    out2 = tmp_path / "again.zarr"
+    reg.run(tmp_path / "hic.zarr", tmp_path / "l1.zarr", out2, level4_cfg(), level3_path=str(l3),
+            kernels_cfg={"backend": "reference", "device": "cpu"}, contig="chrI")
+    np.testing.assert_allclose(xr.open_zarr(out2)["embedding"].values, emb, rtol=1e-4, atol=1e-5)
+
+
+def test_gene_context_true_without_level3_store_errors(tmp_path):
+    n, _ = write_hic_store(tmp_path / "hic.zarr", n_max=8)
+    write_level1_store(tmp_path / "l1.zarr", n * 10_000)
+    with pytest.raises(FileNotFoundError, match="level3"):
+        reg.run(tmp_path / "hic.zarr", tmp_path / "l1.zarr", tmp_path / "o.zarr", level4_cfg(gene_context=True),
+                level3_path=str(tmp_path / "missing.zarr"))
+    assert not os.path.exists(tmp_path / "o.zarr")
