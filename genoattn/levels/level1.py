@@ -54,8 +54,8 @@ def run(tokens_path: str, contig: str, out: str, cfg: dict, annotation_path: str
     tokens_arr = group["tokens"]
     annotation = None
     if annotation_path:
-        from genoattn.io.annotation import read_annotation
-        annotation = read_annotation(annotation_path)
+        import pandas as pd
+        annotation = pd.read_parquet(annotation_path, columns=["feature", "contig", "start", "end"])
     exon_pos = exon_positions(annotation, contig, length)
     starts = window_starts(length, stride)
     n_win = len(starts)
