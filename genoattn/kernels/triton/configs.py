@@ -1,0 +1,52 @@
+"""Launch configurations of the Triton kernels, kept apart from the kernels.
+
+Head dim is 16 at every level by default, where the exponential unit (not the tensor cores)
+bounds attention; blocks of 64 x 64 keep the exp work per program high while the d=16 tiles of
+q/k/v stay in registers. Under ``TRITON_INTERPRET=1`` (CPU tests) one small config is used: the
+interpreter cannot autotune over several configs and small blocks make lengths that are not
+multiples of the block size cheap to test.
+"""
+
+from __future__ import annotations
+
+import os
+
+import triton
+
+
+def interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+INTERPRET_BLOCK = 16
+# preferred square block (BLOCK_M == BLOCK_N: the sparse layouts are square) per padded head dim
+BLOCK_BY_HEAD_DIM = {16: 64, 32: 64, 64: 64, 128: 64}
+GRAPH_BLOCK_E = 32
+GRAPH_INTERPRET_BLOCK_E = 8
+
+
+def block_size(head_dim: int) -> int:
+    if interpreting():
+        return INTERPRET_BLOCK
+    return BLOCK_BY_HEAD_DIM.get(padded_dim(head_dim), 64)
+
+
+def padded_dim(head_dim: int) -> int:
+    return max(16, 1 << (int(head_dim) - 1).bit_length())
+
+
+def graph_block_e() -> int:
+    return GRAPH_INTERPRET_BLOCK_E if interpreting() else GRAPH_BLOCK_E
+
+
+def attention_configs():
+    """num_warps / num_stages candidates (the block is fixed by the layout, see block_size)."""
+    if interpreting():
+        return [triton.Config({}, num_warps=4, num_stages=1)]
+    return [triton.Config({}, num_warps=w, num_stages=s) for w in (2, 4, 8) for s in (1, 2, 3)]
+
+
+def graph_configs():
+    if interpreting():
+        return [triton.Config({}, num_warps=4, num_stages=1)]
+    return [triton.Config({}, num_warps=w, num_stages=1) for w in (1, 2, 4, 8)]
