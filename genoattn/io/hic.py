@@ -1,0 +1,282 @@
+"""Hi-C contact matrices through cooler: .cool / .mcool, balancing weights, contig matching.
+
+Input contract
+--------------
+* A ``.cool`` file (one resolution) or a ``.mcool`` (``resolutions/{bp}`` groups). For an .mcool
+  ``references.{ref}.hic_resolution`` picks the resolution (default 10000); a resolution that is
+  not in the file is an error listing the available ones. For a .cool, a configured resolution
+  must equal the file's bin size.
+* Balancing weights are a bin-table column named by ``references.{ref}.hic_balance`` (``weight``
+  from ``cooler balance``; ``KR``, ``VC``, ... from other tools). When the column is missing,
+  ``levels.hic.balance_missing`` decides: ``error`` stops with the exact ``cooler balance``
+  command, ``balance`` computes the weights in memory with :func:`cooler.balance_cooler`
+  (``store=False``; the user's file is never modified). Bins whose weight is NaN are masked.
+* Chromosome names are mapped onto the reference's canonical names with
+  :class:`genoattn.contigs.ContigMap` (aliases, then the chr-prefix policy). Cooler chromosomes
+  that map to no reference contig (e.g. yeast ``chrMito``/``chr2-micron`` when the FASTA lacks
+  them, or contigs excluded from the run) are simply not used. A selected reference contig that
+  is absent from the cooler is an error naming it (``levels.hic.missing_contig: skip`` writes a
+  fully masked graph instead). A chromosome length that differs from the reference by less than
+  one bin is a warning; more is an error listing both lengths.
+* Bins are the reference's: ``ceil(reference_length / resolution)`` bins per contig, the last
+  clipped to the reference length. Cooler bins past the reference end are ignored; reference
+  bins past the cooler's end are masked.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from genoattn.contigs import ContigMap
+
+log = logging.getLogger("genoattn.hic")
+
+DEFAULT_MCOOL_RESOLUTION = 10000
+
+
+class HicError(ValueError):
+    """Bad Hi-C input; the message names the file, the record and the fix."""
+
+
+def _cooler():
+    import cooler
+    return cooler
+
+
+def available_resolutions(path: str | os.PathLike) -> list[int]:
+    cooler = _cooler()
+    out = []
+    for uri in cooler.fileops.list_coolers(str(path)):
+        try:
+            out.append(int(cooler.Cooler(f"{path}::{uri}").binsize))
+        except Exception:  # pragma: no cover - odd groups
+            continue
+    return sorted(set(out))
+
+
+def _looks_like_cooler(path) -> bool:
+    import h5py
+    if not h5py.is_hdf5(str(path)):
+        return False
+    with h5py.File(str(path), "r") as f:
+        return all(k in f for k in ("bins", "chroms", "pixels", "indexes"))
+
+
+def open_cooler(path: str | os.PathLike, resolution: int | None = None):
+    """Open ``path`` at ``resolution``; return ``(Cooler, uri, resolution)``."""
+    cooler = _cooler()
+    path = Path(path)
+    if not path.exists():
+        raise HicError(f"{path}: Hi-C file not found. Fix: point references.<name>.hic at a .cool/.mcool file.")
+    try:
+        multires = cooler.fileops.is_multires_file(str(path))
+        single = cooler.fileops.is_cooler(str(path))
+    except Exception as exc:
+        raise HicError(f"{path}: not a cooler file ({exc}). Fix: convert it with `cooler load`/`hic2cool`.") from None
+    if multires:
+        res = int(resolution or DEFAULT_MCOOL_RESOLUTION)
+        avail = available_resolutions(path)
+        if res not in avail:
+            raise HicError(
+                f"{path}: resolution {res} bp is not in this .mcool; available resolutions: "
+                f"{', '.join(map(str, avail))}. Fix: set references.<name>.hic_resolution to one of them "
+                f"(or make it with `cooler zoomify -r {res} <base>.cool`).")
+        uri = f"{path}::resolutions/{res}"
+    elif single:
+        uri = str(path)
+    elif _looks_like_cooler(path):  # old format-version 2 files lack the 'format' attribute
+        uri = str(path)
+    else:
+        groups = cooler.fileops.list_coolers(str(path)) if path.suffix in (".cool", ".mcool", ".h5") else []
+        if not groups:
+            raise HicError(f"{path}: not a cooler (.cool/.mcool) file. Fix: convert it with `cooler load` or hic2cool.")
+        uri = f"{path}::{groups[0]}"
+    clr = cooler.Cooler(uri)
+    binsize = clr.binsize
+    if binsize is None:
+        raise HicError(f"{uri}: variable-size bins are not supported. Fix: use a fixed-resolution cooler.")
+    if resolution is not None and not multires and int(resolution) != int(binsize):
+        raise HicError(f"{path}: resolution {resolution} bp requested but this .cool has only {binsize} bp; "
+                       f"available resolutions: {binsize}. Fix: set references.<name>.hic_resolution to "
+                       f"{binsize} or null, or use an .mcool with the resolution you need.")
+    return clr, uri, int(binsize)
+
+
+def balance_command(uri: str, name: str) -> str:
+    """The shell command that balances a copy of the cooler (cooler balance writes in place)."""
+    path, _, group = uri.partition("::")
+    p = Path(path)
+    copy = p.with_name(p.stem + ".balanced" + p.suffix)
+    target = f"{copy}::{group}" if group else str(copy)
+    return f"cp {path} {copy} && cooler balance --name {name} {target}"
+
+
+def load_weights(clr, uri: str, balance: str, missing: str = "error") -> tuple[np.ndarray, str]:
+    """Genome-wide balancing weights (float64, NaN = masked bin) and where they came from."""
+    cols = list(clr.bins().columns)
+    if balance in cols:
+        with clr.open("r") as grp:
+            w = np.asarray(grp["bins"][balance][:], dtype=np.float64)
+        return w, f"column:{balance}"
+    extra = [c for c in cols if c not in ("chrom", "start", "end")]
+    if missing == "error":
+        raise HicError(
+            f"{uri}: no balancing-weight column {balance!r} in the bin table (columns: "
+            f"{', '.join(extra) or 'none besides chrom/start/end'}). Fix: set references.<name>.hic_balance "
+            f"to the column your tool wrote (KR, VC, ...), or balance a copy with cooler: "
+            f"`{balance_command(uri, balance)}` and point the config at the copy, or set "
+            f"levels.hic.balance_missing: balance to balance in memory.")
+    if missing != "balance":
+        raise ValueError(f"balance_missing={missing!r}; allowed: error, balance")
+    cooler = _cooler()
+    log.warning("%s: no %r weights; balancing in memory with cooler.balance_cooler (the file is not modified)",
+                uri, balance)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bias, stats = cooler.balance_cooler(clr, store=False, chunksize=10_000_000)
+    return np.asarray(bias, dtype=np.float64), "cooler.balance_cooler(in memory)"
+
+
+@dataclass
+class ContigMatch:
+    reference: str            # canonical reference name
+    cooler: str | None        # cooler chromosome name (None: absent, skipped)
+    reference_length: int
+    cooler_length: int | None
+    lo: int = 0               # cooler bin extent of the chromosome
+    hi: int = 0
+
+
+@dataclass
+class HicSource:
+    """An opened cooler at one resolution, matched to the reference contigs."""
+    path: str
+    uri: str
+    clr: object
+    resolution: int
+    balance: str
+    weights: np.ndarray
+    weights_source: str
+    contigs: dict[str, ContigMatch] = field(default_factory=dict)
+    unused_cooler_chroms: list[str] = field(default_factory=list)
+
+    def bins(self, contig: str) -> dict[str, np.ndarray]:
+        """The reference's bin table of ``contig`` with weights and mask (see module doc)."""
+        m = self.contigs[contig]
+        res = self.resolution
+        n = -(-m.reference_length // res)
+        start = np.arange(n, dtype=np.int64) * res
+        end = np.minimum(start + res, m.reference_length).astype(np.int64)
+        weight = np.full(n, np.nan)
+        if m.cooler is not None:
+            k = min(n, m.hi - m.lo)
+            weight[:k] = self.weights[m.lo:m.lo + k]
+        return {"chrom": np.array([contig] * n, dtype=object), "start": start, "end": end,
+                "weight": weight, "masked": ~np.isfinite(weight)}
+
+
+def match_contigs(clr, uri: str, reference_lengths: Mapping[str, int], contigs: list[str],
+                  aliases: Mapping[str, str] | None = None, chr_prefix: str = "auto",
+                  missing_contig: str = "error") -> tuple[dict[str, ContigMatch], list[str]]:
+    """Map cooler chromosomes to the reference and check the ``contigs`` that will be used."""
+    binsize = int(clr.binsize)
+    cmap = ContigMap(list(reference_lengths), aliases, chr_prefix)
+    sizes = clr.chromsizes
+    to_ref: dict[str, str] = {}
+    unused = []
+    for name in clr.chromnames:
+        ref = cmap.map(name)
+        if ref is None:
+            unused.append(name)
+        elif ref in to_ref.values():
+            other = [k for k, v in to_ref.items() if v == ref][0]
+            raise HicError(f"{uri}: chromosomes {other!r} and {name!r} both map to reference contig {ref!r}. "
+                           f"Fix: correct references.<name>.contig_aliases or set chr_prefix: exact.")
+        else:
+            to_ref[name] = ref
+    by_ref = {v: k for k, v in to_ref.items()}
+    out: dict[str, ContigMatch] = {}
+    absent = [c for c in contigs if c not in by_ref]
+    if absent and missing_contig == "error":
+        raise HicError(
+            f"{uri}: reference contig(s) {', '.join(absent)} are not in the cooler (its chromosomes: "
+            f"{', '.join(clr.chromnames[:20])}{' ...' if len(clr.chromnames) > 20 else ''}; chr_prefix="
+            f"{chr_prefix}). Fix: map the cooler's names with references.<name>.contig_aliases "
+            f"(e.g. {{{(unused or ['<cooler name>'])[0]!r}: {absent[0]!r}}}) or chr_prefix: auto, exclude the "
+            f"contig(s) with references.<name>.exclude, or set levels.hic.missing_contig: skip.")
+    problems = []
+    for c in contigs:
+        rlen = int(reference_lengths[c])
+        name = by_ref.get(c)
+        if name is None:
+            log.warning("%s: reference contig %s is not in the cooler; its graph is fully masked "
+                        "(levels.hic.missing_contig: skip)", uri, c)
+            out[c] = ContigMatch(c, None, rlen, None)
+            continue
+        clen = int(sizes[name])
+        lo, hi = clr.extent(name)
+        diff = abs(clen - rlen)
+        if diff >= binsize:
+            problems.append(f"{c} (cooler {name!r}): reference length {rlen} bp, cooler length {clen} bp "
+                            f"(differ by {diff} bp >= one {binsize} bp bin)")
+        elif diff:
+            msg = (f"{uri}: chromosome {name!r} is {clen} bp in the cooler but {c} is {rlen} bp in the reference "
+                   f"(differ by {diff} bp < one {binsize} bp bin); using the reference's bins")
+            log.warning(msg)
+        out[c] = ContigMatch(c, name, rlen, clen, int(lo), int(hi))
+    if problems:
+        raise HicError(f"{uri}: the Hi-C data was made on another assembly: " + "; ".join(problems) +
+                       ". Fix: use a cooler made on the same reference assembly as the FASTA.")
+    return out, unused
+
+
+def open_hic(path: str | os.PathLike, reference_lengths: Mapping[str, int], contigs: list[str], *,
+             resolution: int | None = None, balance: str = "weight", balance_missing: str = "error",
+             aliases: Mapping[str, str] | None = None, chr_prefix: str = "auto",
+             missing_contig: str = "error") -> HicSource:
+    """Open, pick the resolution, match contigs (cheap checks first), then load the weights."""
+    clr, uri, res = open_cooler(path, resolution)
+    matches, unused = match_contigs(clr, uri, reference_lengths, contigs, aliases, chr_prefix, missing_contig)
+    if unused:
+        log.info("%s: cooler chromosomes not used (not reference contigs of this run): %s", uri, ", ".join(unused))
+    weights, source = load_weights(clr, uri, balance, balance_missing)
+    return HicSource(str(path), uri, clr, res, balance, weights, source, matches, unused)
+
+
+def reference_lengths(fasta: str | os.PathLike, aliases: Mapping[str, str] | None = None) -> dict[str, int]:
+    """Canonical contig name -> length from the FASTA index."""
+    from genoattn.io.fasta import fasta_index
+    aliases = aliases or {}
+    return {aliases.get(r.name, r.name): int(r.length) for r in fasta_index(fasta)}
+
+
+def read_bedpe(path: str | os.PathLike) -> list[tuple[str, int, int, str, int, int, int]]:
+    """BEDPE rows (0-based half-open): (chrom1, start1, end1, chrom2, start2, end2, line number)."""
+    import gzip
+    opener = gzip.open if str(path).endswith(".gz") else open
+    rows = []
+    with opener(path, "rt") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip() or line.startswith(("#", "track", "browser")):
+                continue
+            f = line.rstrip("\n").split("\t")
+            if len(f) < 6:
+                raise HicError(f"{path}: line {n}: BEDPE needs 6 tab-separated columns (chrom1 start1 end1 chrom2 "
+                               f"start2 end2), found {len(f)}. Fix: convert the file to BEDPE.")
+            try:
+                s1, e1, s2, e2 = int(f[1]), int(f[2]), int(f[4]), int(f[5])
+            except ValueError:
+                raise HicError(f"{path}: line {n}: start/end columns are not integers ({f[1]!r}, {f[2]!r}, "
+                               f"{f[4]!r}, {f[5]!r}). Fix: write 0-based integer coordinates.") from None
+            if s1 < 0 or s2 < 0 or e1 < s1 or e2 < s2:
+                raise HicError(f"{path}: line {n}: invalid interval(s) {f[0]}:{s1}-{e1}, {f[3]}:{s2}-{e2}. "
+                               f"Fix: BEDPE intervals are 0-based half-open with start <= end.")
+            rows.append((f[0], s1, e1, f[3], s2, e2, n))
+    return rows
