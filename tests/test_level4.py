@@ -213,3 +213,58 @@ def test_gene_context_true_without_level3_store_errors(tmp_path):
         reg.run(tmp_path / "hic.zarr", tmp_path / "l1.zarr", tmp_path / "o.zarr", level4_cfg(gene_context=True),
                 level3_path=str(tmp_path / "missing.zarr"))
     assert not os.path.exists(tmp_path / "o.zarr")
+
+
+# -- on the graph store built by genoattn.hic from the real yeast cooler ---------------------------
+@pytest.fixture(scope="module")
+def real_hic(tmp_path_factory):
+    hic = pytest.importorskip("genoattn.hic")
+    from genoattn.config import load_config
+
+    cfg = load_config(ROOT / "config" / "config.yaml", check_files=False)
+    ref = dict(cfg["references"]["yeast_R64"])
+    ref["fasta"] = str(ROOT / ref["fasta"])
+    ref["hic"] = str(ROOT / ref["hic"])
+    d = tmp_path_factory.mktemp("hic")
+    for contig in ("chrI", "chrIII"):
+        hic.run_contig(ref, contig, str(d / f"{contig}.zarr"), cfg["levels"]["hic"])
+    hic.run_trans(ref, ["chrI", "chrIII"], str(d / "trans.zarr"), cfg["levels"]["hic"])
+    return d
+
+
+def test_gatconv_on_real_graph_store(real_hic):
+    pyg = pytest.importorskip("torch_geometric.nn")
+    from genoattn.io.store import open_group
+
+    g = open_group(real_hic / "chrIII.zarr")
+    indptr, indices = np.asarray(g["indptr"][:]), np.asarray(g["indices"][:])
+    feats = torch.from_numpy(np.asarray(g["edge_features"][:], dtype=np.float64))
+    n = len(indptr) - 1
+    torch.manual_seed(0)
+    module = reg.RegulatoryGAT(in_dim=8, n_edge_features=feats.shape[1]).double()   # defaults: 256/16/32
+    assert module.gat.heads == 16 and module.edge_dim == 32 and module.gat.negative_slope == 0.2
+    x = torch.randn(n, 256, dtype=torch.float64)
+    e = module.edge_encoder(feats)
+    ours = module.gat(x, torch.from_numpy(indptr), torch.from_numpy(indices), e, backend="cpu")
+    conv = pyg.GATConv(256, 16, heads=16, edge_dim=32, negative_slope=0.2, add_self_loops=False).double()
+    conv.load_state_dict(module.gat.state_dict())
+    dst = torch.repeat_interleave(torch.arange(n), torch.from_numpy(np.diff(indptr)))
+    theirs = conv(x, torch.stack([torch.from_numpy(indices), dst]), edge_attr=e)
+    torch.testing.assert_close(ours, theirs, rtol=1e-9, atol=1e-9)
+
+
+def test_run_on_real_graph_store(real_hic, tmp_path):
+    import xarray as xr
+
+    hic = xr.open_zarr(real_hic / "chrIII.zarr")
+    n = hic.sizes["bin"]
+    write_level1_store(tmp_path / "l1.zarr", int(hic["end"].values[-1]))
+    out = tmp_path / "chrIII.zarr"
+    reg.run(real_hic / "chrIII.zarr", tmp_path / "l1.zarr", out, level4_cfg(gene_context=False),
+            kernels_cfg={"backend": "cpu", "device": "cpu"}, contig="chrIII")
+    ds = xr.open_zarr(out)
+    assert ds["embedding"].shape == (n, 32)
+    np.testing.assert_array_equal(ds["start"].values, hic["start"].values)
+    assert (ds["masked"].values >= hic["masked"].values).all()
+    assert ds.attrs["tad_features"] and ds.attrs["gene_context"] is False
+    assert ds.attrs["n_edges"] <= hic.attrs["n_edges"]

@@ -188,3 +188,21 @@ def test_run_writes_genome_wide_store(tmp_path):
     again = xr.open_zarr(tmp_path / "again.zarr")
     assert again.attrs["layout"]["cache"] == "disk"
     np.testing.assert_allclose(again["embedding"].values, emb, rtol=1e-4, atol=1e-5)
+
+
+def test_trans_links_map_to_blocks(tmp_path):
+    seq = chrom.SequenceLayout(("chrI", "chrII", "chrIII"), (23, 81, 31), 8)
+    starts = [np.arange(n, dtype=np.int64) * 10_000 for n in seq.n_bins]
+    write_trans(tmp_path / "trans.zarr", [("chrI", 15_000, "chrIII", 290_000, 5.0, "hic"),
+                                          ("chrII", 700_000, "chrI", 0, float("nan"), "breakpoint"),
+                                          ("chrI", 0, "chrMito", 0, 9.0, "hic"),
+                                          ("chrII", 10_000, "chrIII", 10_000, 0.5, "hic")])
+    pairs, stats = chrom.trans_links_to_blocks(tmp_path / "trans.zarr", seq, starts, max_links=None)
+    offs = seq.block_offsets               # chrI blocks 0-2, chrII 3-13, chrIII 14-17
+    expect = [(offs[1] + 70 // 8, offs[0] + 0),      # breakpoint first
+              (offs[0] + 1 // 8, offs[2] + 29 // 8),  # then by score
+              (offs[1] + 1 // 8, offs[2] + 1 // 8)]
+    assert [tuple(p) for p in pairs.tolist()] == expect
+    assert stats["trans_links_skipped_contig"] == 1 and stats["breakpoint_links_used"] == 1
+    capped, _ = chrom.trans_links_to_blocks(tmp_path / "trans.zarr", seq, starts, max_links=1)
+    assert [tuple(p) for p in capped.tolist()] == expect[:1]

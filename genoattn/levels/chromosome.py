@@ -216,22 +216,27 @@ def trans_links_to_blocks(trans_path, seq: SequenceLayout, bin_starts: list[np.n
     is_bp |= np.char.find(np.char.lower(source), "bedpe") >= 0
     order = np.lexsort((-np.nan_to_num(score, nan=-np.inf), ~is_bp))
     index = {c: i for i, c in enumerate(seq.contigs)}
-    offs = seq.block_offsets
-    pairs, n_bp = [], 0
-    for i in order:
-        a, b = index.get(c1[i]), index.get(c2[i])
-        if a is None or b is None:
-            stats["trans_links_skipped_contig"] += 1
-            continue
-        if max_links is not None and len(pairs) >= max_links:
-            break
-        ba = max(int(np.searchsorted(bin_starts[a], s1[i], side="right")) - 1, 0)
-        bb = max(int(np.searchsorted(bin_starts[b], s2[i], side="right")) - 1, 0)
-        pairs.append((offs[a] + ba // seq.block_size, offs[b] + bb // seq.block_size))
-        n_bp += int(is_bp[i])
-    stats["trans_links_used"] = len(pairs)
-    stats["breakpoint_links_used"] = n_bp
-    return (np.array(pairs, dtype=np.int64).reshape(-1, 2)), stats
+    a = np.array([index.get(c, -1) for c in c1], dtype=np.int64)[order]
+    b = np.array([index.get(c, -1) for c in c2], dtype=np.int64)[order]
+    s1, s2, bp = s1[order], s2[order], is_bp[order]
+    ok = (a >= 0) & (b >= 0)
+    stats["trans_links_skipped_contig"] = int((~ok).sum())
+    a, b, s1, s2, bp = a[ok], b[ok], s1[ok], s2[ok], bp[ok]
+    if max_links is not None:
+        a, b, s1, s2, bp = a[:max_links], b[:max_links], s1[:max_links], s2[:max_links], bp[:max_links]
+
+    def block_of(contig_idx, pos):
+        out = np.zeros(len(pos), dtype=np.int64)
+        for ci in np.unique(contig_idx):
+            sel = contig_idx == ci
+            bins = np.maximum(np.searchsorted(bin_starts[ci], pos[sel], side="right") - 1, 0)
+            out[sel] = seq.block_offsets[ci] + bins // seq.block_size
+        return out
+
+    pairs = np.stack([block_of(a, s1), block_of(b, s2)], axis=1) if len(a) else np.zeros((0, 2), np.int64)
+    stats["trans_links_used"] = int(len(pairs))
+    stats["breakpoint_links_used"] = int(bp.sum())
+    return pairs.astype(np.int64), stats
 
 
 # -- the module -----------------------------------------------------------------------------------

@@ -13,8 +13,9 @@ Input contracts
 Node features
 -------------
 ``x_bin = W_n · mean_w(level-1 windows overlapping the bin, weighted by the overlap in bp, skipped
-windows left out)  +  [gene context] W_g · mean(level-3 genes overlapping the bin)`` (the gene
-term is zero for a bin without genes).
+windows left out)  +  [gene context] W_g · mean(level-3 genes overlapping the bin)  +  [tad_features]
+W_t · (insulation, insulation defined, boundary, boundary strength)`` (the gene term is zero for a
+bin without genes).
 
 Layer (PyG ``GATConv`` semantics, ``add_self_loops=False``: the graph already has its self loops)
 ------------------------------------------------------------------------------------------------
@@ -127,19 +128,21 @@ class RegulatoryGAT(nn.Module):
         window_features [N, in_dim]     pooled level-1 windows per bin
         gene_features   [N, gene_dim]   mean level-3 gene embedding per bin (zeros when none)
         has_gene        [N]             bool
+        bin_features    [N, n_bin_features]  TAD features of the graph store (insulation, boundary)
         indptr [N+1], indices [E]       CSR by destination (symmetric graph)
         edge_raw        [E, n_edge_features]
         returns         [N, dim]
     """
 
     def __init__(self, in_dim: int, n_edge_features: int, dim: int = 256, heads: int = 16, edge_dim: int = 32,
-                 negative_slope: float = 0.2, gene_dim: int = 0, mlp_ratio: int = 2):
+                 negative_slope: float = 0.2, gene_dim: int = 0, n_bin_features: int = 0, mlp_ratio: int = 2):
         super().__init__()
         if dim % heads:
             raise ValueError(f"levels.level4: dim {dim} is not divisible by heads {heads}")
         self.dim, self.heads, self.edge_dim, self.gene_dim = dim, heads, edge_dim, gene_dim
         self.node_proj = nn.Linear(in_dim, dim)
         self.gene_proj = nn.Linear(gene_dim, dim, bias=False) if gene_dim else None
+        self.bin_proj = nn.Linear(n_bin_features, dim, bias=False) if n_bin_features else None
         self.edge_encoder = nn.Sequential(nn.Linear(n_edge_features, edge_dim), nn.GELU(),
                                           nn.Linear(edge_dim, edge_dim))
         self.gat = GATEdgeConv(dim, dim // heads, heads, edge_dim, negative_slope)
@@ -147,8 +150,10 @@ class RegulatoryGAT(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(dim, mlp_ratio * dim), nn.GELU(), nn.Linear(mlp_ratio * dim, dim))
         self.norm2 = nn.LayerNorm(dim)
 
-    def node_input(self, window_features, gene_features=None, has_gene=None):
+    def node_input(self, window_features, gene_features=None, has_gene=None, bin_features=None):
         x = self.node_proj(window_features)
+        if self.bin_proj is not None and bin_features is not None:
+            x = x + self.bin_proj(bin_features)
         if self.gene_proj is not None and gene_features is not None:
             g = self.gene_proj(gene_features)
             if has_gene is not None:
@@ -157,8 +162,8 @@ class RegulatoryGAT(nn.Module):
         return x
 
     def forward(self, window_features, indptr, indices, edge_raw, gene_features=None, has_gene=None,
-                backend: str | None = None):
-        x = self.node_input(window_features, gene_features, has_gene)
+                bin_features=None, backend: str | None = None):
+        x = self.node_input(window_features, gene_features, has_gene, bin_features)
         e = self.edge_encoder(edge_raw)
         x = self.norm1(x + self.gat(x, indptr, indices, e, backend=backend))
         return self.norm2(x + self.mlp(x))
@@ -188,7 +193,23 @@ def _gene_context_wanted(setting, level3_path) -> bool:
     return bool(level3_path) and os.path.exists(level3_path)
 
 
-def load_bins_and_features(hic_path, level1_path, level3_path=None, gene_context="auto"):
+TAD_FEATURES = ("insulation", "insulation_defined", "boundary", "boundary_strength")
+
+
+def tad_features(g) -> np.ndarray | None:
+    """[n_bins, 4] from the graph store: insulation (NaN -> 0), whether it is defined, boundary,
+    boundary strength. None when the store has no insulation."""
+    if "insulation" not in g:
+        return None
+    ins = np.asarray(g["insulation"][:], dtype=np.float64)
+    n = len(ins)
+    boundary = np.asarray(g["boundary"][:], dtype=np.float64) if "boundary" in g else np.zeros(n)
+    strength = np.asarray(g["boundary_strength"][:], dtype=np.float64) if "boundary_strength" in g else np.zeros(n)
+    feats = np.stack([ins, np.isfinite(ins), boundary, strength], axis=1)
+    return np.nan_to_num(feats, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
+def load_bins_and_features(hic_path, level1_path, level3_path=None, gene_context="auto", use_tad=True):
     """Read the graph store and pool level-1 windows (and level-3 genes) into its bins."""
     from genoattn.io.store import open_group
 
@@ -215,6 +236,7 @@ def load_bins_and_features(hic_path, level1_path, level3_path=None, gene_context
                          f"edges {len(indices)}, edge_features {len(edge_raw)}); rebuild it with `snakemake hic`")
     edge_raw = np.nan_to_num(edge_raw, nan=0.0, posinf=0.0, neginf=0.0)
     hic_attrs = dict(g.attrs)
+    bin_features = tad_features(g) if use_tad else None
     feature_names = list(g["edge_features"].attrs.get("edge_feature_names",
                                                       hic_attrs.get("edge_feature_names", [])))
 
@@ -237,7 +259,7 @@ def load_bins_and_features(hic_path, level1_path, level3_path=None, gene_context
     return {"bins": bins, "indptr": indptr, "indices": indices, "edge_raw": edge_raw, "hic_attrs": hic_attrs,
             "edge_feature_names": feature_names, "window_features": window_features, "covered": covered,
             "level1_dim": emb.shape[1], "gene_features": gene_features, "has_gene": has_gene,
-            "gene_dim": gene_dim, "use_genes": use_genes}
+            "gene_dim": gene_dim, "use_genes": use_genes, "bin_features": bin_features}
 
 
 # -- the rule's entry point -----------------------------------------------------------------------
@@ -253,7 +275,8 @@ def run(hic_path, level1_path, output, cfg: dict, level3_path=None, kernels_cfg:
     if cfg.get("regulatory_elements_nodes"):
         raise NotImplementedError("regulatory-element nodes for level 4 are not implemented yet")
     kernels_cfg = kernels_cfg or {}
-    data = load_bins_and_features(hic_path, level1_path, level3_path, cfg.get("gene_context", "auto"))
+    data = load_bins_and_features(hic_path, level1_path, level3_path, cfg.get("gene_context", "auto"),
+                                  cfg.get("tad_features", True))
     bins = data["bins"]
     n = len(bins["start"])
     masked = bins["masked"] | ~data["covered"]
@@ -267,7 +290,8 @@ def run(hic_path, level1_path, output, cfg: dict, level3_path=None, kernels_cfg:
     def factory():
         return RegulatoryGAT(data["level1_dim"], n_edge_features, dim=cfg["dim"], heads=cfg["heads"],
                              edge_dim=cfg["edge_dim"], negative_slope=cfg["negative_slope"],
-                             gene_dim=data["gene_dim"])
+                             gene_dim=data["gene_dim"],
+                             n_bin_features=0 if data["bin_features"] is None else data["bin_features"].shape[1])
 
     module, identity = build_module(factory, "level4", cfg.get("checkpoint"), cfg.get("seed", 0))
     device = pick_device(kernels_cfg.get("device", "auto"))
@@ -277,6 +301,7 @@ def run(hic_path, level1_path, output, cfg: dict, level3_path=None, kernels_cfg:
         out = module(t(data["window_features"]), t(indptr), t(indices), t(edge_raw),
                      None if data["gene_features"] is None else t(data["gene_features"]),
                      None if data["has_gene"] is None else t(data["has_gene"]),
+                     None if data["bin_features"] is None else t(data["bin_features"]),
                      backend=kernels_cfg.get("backend"))
         out = out.float().cpu().numpy()
     out[masked] = 0.0
@@ -289,6 +314,7 @@ def run(hic_path, level1_path, output, cfg: dict, level3_path=None, kernels_cfg:
         "config": {**cfg, "edge_feature_names": data["edge_feature_names"], "level1_dim": data["level1_dim"],
                    "gene_dim": data["gene_dim"]},
         "gene_context": bool(data["use_genes"]),
+        "tad_features": [] if data["bin_features"] is None else list(TAD_FEATURES),
         "n_bins": n, "n_masked": int(masked.sum()), "n_edges": int(n_edges),
         "density": float(n_edges / max(n * n, 1)),
         "nodes": "bins",
