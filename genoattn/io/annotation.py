@@ -762,8 +762,8 @@ def parse_annotation(path: str | os.PathLike, fmt: str | None = None, contig_map
     # order: contig, gene, transcript, feature, start
     df["_tid"] = df["transcript_id"].fillna("")
     df["_frank"] = (df["feature"] == "CDS").astype(np.int8)  # an exon before the CDS it holds
-    df.sort_values(["_crank", "_gstart", "gene_id", "_tstart", "_tid", "_rank", "start", "_frank"],
-                   kind="stable", inplace=True, ignore_index=True)
+    df = df.sort_values(["_crank", "_gstart", "gene_id", "_tstart", "_tid", "_rank", "start", "_frank"],
+                        kind="stable", ignore_index=True)
     df = df[list(COLUMNS)]
     df = _normalize_dtypes(df)
 
@@ -792,16 +792,12 @@ def parse_annotation(path: str | os.PathLike, fmt: str | None = None, contig_map
 
 
 def _normalize_dtypes(df: pd.DataFrame) -> pd.DataFrame:
-    df = df.copy()
-    df["start"] = df["start"].astype(np.int64)
-    df["end"] = df["end"].astype(np.int64)
-    df["phase"] = df["phase"].astype(np.int8)
-    df["source_line"] = df["source_line"].astype(np.int64)
-    for c in ("feature", "contig", "source_contig", "strand", "gene_id", "gene_name", "gene_biotype",
-              "transcript_id", "transcript_biotype", "tags"):
-        df[c] = df[c].astype(object)
-        df.loc[df[c].isna(), c] = None
-    return df
+    """The dtypes :func:`read_annotation` gives (through the same Arrow schema), so a parsed table and
+    a read one compare equal whatever the pandas version's default string dtype."""
+    import pyarrow as pa
+
+    df = df.astype({"start": np.int64, "end": np.int64, "phase": np.int8, "source_line": np.int64})
+    return pa.Table.from_pandas(df, schema=_arrow_schema(), preserve_index=False).to_pandas()
 
 
 def _sha256(path: Path) -> str:
