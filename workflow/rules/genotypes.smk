@@ -1,0 +1,66 @@
+# Cohort genotypes: VCF/BCF -> results/{cohort}/genotypes.zarr (VCF Zarr names), then LD blocks.
+
+
+def genotypes_inputs(wildcards):
+    from genoattn.io.vcf import index_path
+
+    vcf = config["cohorts"][wildcards.cohort]["vcf"]
+    out = {"vcf": vcf}
+    idx = index_path(vcf)
+    if idx:  # a missing index fails inside the job with the command that makes it
+        out["index"] = idx
+    if config.get("samples"):
+        out["samples"] = config["samples"]
+    return out
+
+
+rule genotypes_cohort:
+    input:
+        unpack(genotypes_inputs),
+    output:
+        directory(L.path("{cohort}", "genotypes.zarr")),
+    log:
+        L.path("{cohort}", "logs", "genotypes.log"),
+    benchmark:
+        L.path("{cohort}", "benchmarks", "genotypes.tsv")
+    params:
+        cfg=lambda wildcards: config["cohorts"][wildcards.cohort],
+    threads: 1
+    resources:
+        mem_mb=4000,
+    conda:
+        ENV_CPU
+    container:
+        IMAGE_CPU
+    script:
+        "../scripts/genotypes.py"
+
+
+rule ld_blocks:
+    input:
+        genotypes=L.path("{cohort}", "genotypes.zarr"),
+    output:
+        directory(L.path("{cohort}", "ld_blocks.zarr")),
+    log:
+        L.path("{cohort}", "logs", "ld_blocks.log"),
+    benchmark:
+        L.path("{cohort}", "benchmarks", "ld_blocks.tsv")
+    params:
+        cfg=L.level("level6")["ld_blocks"],
+    threads: 1
+    resources:
+        mem_mb=4000,
+    conda:
+        ENV_CPU
+    container:
+        IMAGE_CPU
+    script:
+        "../scripts/ld_blocks.py"
+
+
+TARGETS["genotypes"] = [L.path(c, name) for c in L.cohorts for name in ("genotypes.zarr", "ld_blocks.zarr")]
+
+
+rule genotypes:
+    input:
+        TARGETS["genotypes"],

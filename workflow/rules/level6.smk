@@ -1,0 +1,78 @@
+# Level 6: local-global attention per individual, one job per shard of samples, then a gather.
+# The shard count comes from the sample sheet / VCF header at DAG-build time (no checkpoint).
+from genoattn.levels.cohort import shard_count
+
+
+def level6_context(wildcards):
+    """results/{reference}/level5.zarr when the cohort names a reference that has (or will have) one."""
+    ref = config["cohorts"][wildcards.cohort].get("reference")
+    if not ref:
+        return []
+    path = L.path(ref, "level5.zarr")
+    if path in TARGETS.get("level5", []) or os.path.exists(path):
+        return path
+    return []
+
+
+def level6_shards(wildcards):
+    n = shard_count(config, wildcards.cohort)
+    return [L.path(wildcards.cohort, "level6_shards", f"{k}.zarr") for k in range(n)]
+
+
+rule level6_shard:
+    input:
+        genotypes=L.path("{cohort}", "genotypes.zarr"),
+        ld_blocks=L.path("{cohort}", "ld_blocks.zarr"),
+        level5=level6_context,
+    output:
+        directory(L.path("{cohort}", "level6_shards", "{shard}.zarr")),
+    wildcard_constraints:
+        shard=r"\d+",
+    log:
+        L.path("{cohort}", "logs", "level6", "{shard}.log"),
+    benchmark:
+        L.path("{cohort}", "benchmarks", "level6", "{shard}.tsv")
+    params:
+        cfg=L.level("level6"),
+        device=config["kernels"]["device"],
+    threads: 2
+    resources:
+        mem_mb=8000,
+    conda:
+        ENV_GPU
+    container:
+        IMAGE_GPU
+    script:
+        "../scripts/level6_shard.py"
+
+
+rule level6_gather:
+    input:
+        shards=level6_shards,
+        genotypes=L.path("{cohort}", "genotypes.zarr"),
+        ld_blocks=L.path("{cohort}", "ld_blocks.zarr"),
+    output:
+        directory(L.path("{cohort}", "level6.zarr")),
+    log:
+        L.path("{cohort}", "logs", "level6_gather.log"),
+    benchmark:
+        L.path("{cohort}", "benchmarks", "level6_gather.tsv")
+    params:
+        cfg=L.level("level6"),
+    threads: 1
+    resources:
+        mem_mb=4000,
+    conda:
+        ENV_CPU
+    container:
+        IMAGE_CPU
+    script:
+        "../scripts/level6_gather.py"
+
+
+TARGETS["level6"] = [L.path(c, "level6.zarr") for c in L.cohorts]
+
+
+rule level6:
+    input:
+        TARGETS["level6"],
