@@ -50,15 +50,17 @@ def _cooler():
     return cooler
 
 
+def _is_cooler_group(grp) -> bool:
+    return all(k in grp for k in ("bins", "chroms", "pixels", "indexes"))
+
+
 def available_resolutions(path: str | os.PathLike) -> list[int]:
-    cooler = _cooler()
-    out = []
-    for uri in cooler.fileops.list_coolers(str(path)):
-        try:
-            out.append(int(cooler.Cooler(f"{path}::{uri}").binsize))
-        except Exception:  # pragma: no cover - odd groups
-            continue
-    return sorted(set(out))
+    """Resolutions of an .mcool (``resolutions/{bp}`` groups holding a cooler)."""
+    import h5py
+    with h5py.File(str(path), "r") as f:
+        if "resolutions" not in f:
+            return []
+        return sorted(int(k) for k in f["resolutions"] if k.isdigit() and _is_cooler_group(f["resolutions"][k]))
 
 
 def _looks_like_cooler(path) -> bool:
@@ -66,7 +68,7 @@ def _looks_like_cooler(path) -> bool:
     if not h5py.is_hdf5(str(path)):
         return False
     with h5py.File(str(path), "r") as f:
-        return all(k in f for k in ("bins", "chroms", "pixels", "indexes"))
+        return _is_cooler_group(f)
 
 
 def open_cooler(path: str | os.PathLike, resolution: int | None = None):
@@ -75,23 +77,23 @@ def open_cooler(path: str | os.PathLike, resolution: int | None = None):
     path = Path(path)
     if not path.exists():
         raise HicError(f"{path}: Hi-C file not found. Fix: point references.<name>.hic at a .cool/.mcool file.")
-    try:
-        multires = cooler.fileops.is_multires_file(str(path))
-        single = cooler.fileops.is_cooler(str(path))
-    except Exception as exc:
-        raise HicError(f"{path}: not a cooler file ({exc}). Fix: convert it with `cooler load`/`hic2cool`.") from None
+    import h5py
+    if not h5py.is_hdf5(str(path)):
+        raise HicError(f"{path}: not a cooler (.cool/.mcool, HDF5) file. Fix: convert it with `cooler load` or "
+                       f"hic2cool.")
+    with h5py.File(str(path), "r") as f:
+        multires = "resolutions" in f
+    # (cooler.fileops.is_cooler misses files of format-version 2 without a 'format' attribute)
     if multires:
         res = int(resolution or DEFAULT_MCOOL_RESOLUTION)
         avail = available_resolutions(path)
         if res not in avail:
             raise HicError(
                 f"{path}: resolution {res} bp is not in this .mcool; available resolutions: "
-                f"{', '.join(map(str, avail))}. Fix: set references.<name>.hic_resolution to one of them "
+                f"{', '.join(map(str, avail)) or 'none'}. Fix: set references.<name>.hic_resolution to one of them "
                 f"(or make it with `cooler zoomify -r {res} <base>.cool`).")
         uri = f"{path}::resolutions/{res}"
-    elif single:
-        uri = str(path)
-    elif _looks_like_cooler(path):  # old format-version 2 files lack the 'format' attribute
+    elif _looks_like_cooler(path):
         uri = str(path)
     else:
         groups = cooler.fileops.list_coolers(str(path)) if path.suffix in (".cool", ".mcool", ".h5") else []
