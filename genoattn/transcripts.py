@@ -64,7 +64,7 @@ FIXES = {
 }
 #: a transcript tagged so may end inside a codon (GENCODE/Ensembl): not a cds_not_multiple_of_3 problem
 END_INCOMPLETE_TAGS = ("cds_end_NF", "mRNA_end_NF")
-DEFAULT_CANONICAL_TAGS = ("MANE_Select", "Ensembl_canonical", "canonical", "RefSeq Select")
+DEFAULT_CANONICAL_TAGS = ("MANE_Select", "Ensembl_canonical", "RefSeq_Select", "canonical", "is_canonical")
 
 #: exon types (level 3 embeds them)
 EXON_TYPES = ("noncoding_transcript", "utr5", "utr3", "cds", "utr5_cds", "cds_utr3", "utr5_cds_utr3")

@@ -45,16 +45,13 @@ def _read_gtf_minimal(path) -> pd.DataFrame:
 
 @lru_cache(maxsize=1)
 def yeast_annotation() -> pd.DataFrame:
+    """The real R64 annotation as the annotation table (genoattn.io.annotation when present)."""
     try:
-        from genoattn.io import annotation as ann_io
+        from genoattn.io.annotation import parse_annotation
     except ImportError:
-        ann_io = None
-    if ann_io is not None and hasattr(ann_io, "annotation_table"):
-        try:
-            return ann_io.annotation_table(str(GTF), reference_names=None)
-        except TypeError:
-            pass
-    return _read_gtf_minimal(GTF)
+        return _read_gtf_minimal(GTF)
+    df, _ = parse_annotation(GTF)
+    return df
 
 
 @lru_cache(maxsize=20)
