@@ -112,18 +112,23 @@ class TopK:
         if self.size > max(3 * self.k // 2, 1 << 16):
             self._compact()
 
-    def _compact(self):
+    def _compact(self, final: bool = False):
         keys, scores, vals = (np.concatenate(x) for x in (self.keys, self.scores, self.vals))
         if len(keys) > self.k:
-            # deterministic: ties broken by key (smaller key first)
-            order = np.lexsort((keys, -scores))[: self.k]
+            if final:
+                # exact and independent of chunking: ties at the k-th score broken by key (smaller first)
+                order = np.lexsort((keys, -scores))[: self.k]
+            else:
+                # O(n): keep everything scoring at least the k-th largest (ties kept for the final pass)
+                kth = np.partition(scores, len(scores) - self.k)[len(scores) - self.k]
+                order = np.flatnonzero(scores >= kth)
             keys, scores, vals = keys[order], scores[order], vals[order]
             self.threshold = scores.min()
         self.keys, self.scores, self.vals = [keys], [scores], [vals]
         self.size = len(keys)
 
     def result(self):
-        self._compact()
+        self._compact(final=True)
         return self.keys[0], self.scores[0], self.vals[0]
 
 
