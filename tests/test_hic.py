@@ -258,6 +258,18 @@ def test_contig_absent_from_cooler(tmp_path):
     assert len(bins["start"]) == 5 and bins["masked"].all()
     # the demo cooler's chrMito / chr2-micron have no sequence in the FASTA: not used, not an error
     assert set(src.unused_cooler_chroms) == {"chrMito", "chr2-micron"}
+    # through run_contig: a FASTA (synthetic, N only: lengths matter here) with an extra contig
+    fa = tmp_path / "ref.fa"
+    fa.write_text(">chrI\n" + "N" * lengths["chrI"] + "\n>chrXVII\n" + "N" * 45_001 + "\n")
+    with pytest.raises(HicError, match=r"chrXVII are not in the cooler"):
+        hic.run_contig(ref_cfg(fasta=str(fa)), "chrXVII", str(tmp_path / "x.zarr"), {})
+    assert not (tmp_path / "x.zarr").exists()
+    attrs = hic.run_contig(ref_cfg(fasta=str(fa)), "chrXVII", str(tmp_path / "x.zarr"), {"missing_contig": "skip"})
+    a, _ = read_graph(tmp_path / "x.zarr")
+    assert attrs["missing_from_cooler"] and attrs["n_bins"] == 5 and attrs["masked_fraction"] == 1.0
+    np.testing.assert_array_equal(a["indptr"], np.arange(6))
+    np.testing.assert_array_equal(a["indices"], np.arange(5))
+    assert np.isfinite(a["edge_features"]).all() and a["end"][-1] == 45_001
 
 
 def test_trans_links_and_breakpoints(tmp_path):
