@@ -268,3 +268,80 @@ def test_run_on_real_graph_store(real_hic, tmp_path):
     assert (ds["masked"].values >= hic["masked"].values).all()
     assert ds.attrs["tad_features"] and ds.attrs["gene_context"] is False
     assert ds.attrs["n_edges"] <= hic.attrs["n_edges"]
+
+
+def test_overlap_matrix_with_overlapping_rows():
+    rng = np.random.default_rng()
+    rs = np.sort(rng.integers(0, 50_000, 40))
+    re_ = rs + rng.integers(1, 4_000, 40)               # regulatory-element-like rows, overlapping
+    qs = np.arange(0, 55_000, 256)
+    qe = qs + 512                                       # windows with stride < length
+    keep = rng.random(len(qs)) > 0.1
+    for weight in ("overlap", "count"):
+        mat, covered = reg.overlap_matrix(rs, re_, qs, qe, weight, keep)
+        ov = np.clip(np.minimum(re_[:, None], qe[None]) - np.maximum(rs[:, None], qs[None]), 0, None) * keep[None]
+        dense = ov.astype(float) if weight == "overlap" else (ov > 0).astype(float)
+        tot = dense.sum(1, keepdims=True)
+        np.testing.assert_allclose(mat.toarray(), np.divide(dense, tot, out=np.zeros_like(dense), where=tot > 0))
+        np.testing.assert_array_equal(covered, tot[:, 0] > 0)
+
+
+# -- regulatory-element nodes ---------------------------------------------------------------------
+def test_element_graph_matches_brute_force():
+    indptr, indices, feats, _ = real_subgraph("chrI", 20)
+    nb = len(indptr) - 1
+    bin_start = np.arange(nb, dtype=np.int64) * 10_000
+    rng = np.random.default_rng()
+    es = np.sort(rng.integers(0, nb * 10_000 - 2_000, 30))
+    ee = es + rng.integers(50, 2_000, 30)
+    node_bin, ip, ix, eid = reg.element_graph(bin_start, bin_start + 10_000, indptr, indices, es, ee)
+    np.testing.assert_array_equal(node_bin, ((es + ee - 1) // 2) // 10_000)
+    adj = np.zeros((nb, nb), dtype=bool)
+    dst_b = np.repeat(np.arange(nb), np.diff(indptr))
+    adj[dst_b, indices] = True
+    got = set()
+    for i in range(len(es)):
+        for k in range(ip[i], ip[i + 1]):
+            j = ix[k]
+            got.add((i, j))
+            assert indices[eid[k]] == node_bin[j] and dst_b[eid[k]] == node_bin[i]   # the bin edge it carries
+    expect = {(i, j) for i in range(len(es)) for j in range(len(es)) if adj[node_bin[i], node_bin[j]]}
+    assert got == expect and len(got) == len(ix)
+
+
+def test_run_with_regulatory_element_nodes(real_hic, tmp_path):
+    import xarray as xr
+
+    hic = xr.open_zarr(real_hic / "chrI.zarr")
+    length = int(hic["end"].values[-1])
+    write_level1_store(tmp_path / "l1.zarr", length)
+    rng = np.random.default_rng()
+    es = np.sort(rng.integers(0, length - 1_000, 25))
+    bed = tmp_path / "elements.bed"          # synthetic elements (names as an NCBI-style alias)
+    bed.write_text("track name=synthetic\n" + "".join(f"I\t{s}\t{s + 300}\tcre{k}\n" for k, s in enumerate(es))
+                   + "chrII\t5\t10\tother\n")
+    out = tmp_path / "chrI.zarr"
+    reg.run(real_hic / "chrI.zarr", tmp_path / "l1.zarr", out, level4_cfg(gene_context=False, nodes="auto"),
+            kernels_cfg={"backend": "cpu", "device": "cpu"}, contig="chrI", regulatory_elements=str(bed),
+            contig_policy={"contig_aliases": {"I": "chrI"}})
+    ds = xr.open_zarr(out)
+    assert ds.attrs["nodes"] == "regulatory_elements" and ds.sizes["bin"] == 25
+    np.testing.assert_array_equal(ds["start"].values, es)
+    assert set(ds["name"].values.tolist()) == {f"cre{k}" for k in range(25)}
+    np.testing.assert_array_equal(ds["hic_bin"].values, (es + 149) // 10_000)
+    assert (ds["masked"].values >= hic["masked"].values[ds["hic_bin"].values]).all()
+    assert np.isfinite(ds["embedding"].values).all()
+    # nodes: bins ignores the BED
+    reg.run(real_hic / "chrI.zarr", tmp_path / "l1.zarr", tmp_path / "b.zarr", level4_cfg(gene_context=False, nodes="bins"),
+            kernels_cfg={"backend": "cpu", "device": "cpu"}, contig="chrI", regulatory_elements=str(bed))
+    assert xr.open_zarr(tmp_path / "b.zarr").sizes["bin"] == hic.sizes["bin"]
+
+
+def test_bad_bed_record_names_file_and_line(tmp_path):
+    bed = tmp_path / "bad.bed"
+    bed.write_text("chrI\t100\t200\n#comment\nchrI\tx\t300\n")
+    with pytest.raises(ValueError, match=r"bad.bed: line 3: .*not integers"):
+        reg.read_bed(bed, "chrI")
+    bed.write_text("chrI\t300\t200\n")
+    with pytest.raises(ValueError, match=r"line 1: .*empty"):
+        reg.read_bed(bed, "chrI")

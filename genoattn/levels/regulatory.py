@@ -26,6 +26,11 @@ Layer (PyG ``GATConv`` semantics, ``add_self_loops=False``: the graph already ha
 ever built (memory per edge: the edge features plus ``edge_dim`` floats). Then a residual
 LayerNorm block with an MLP.
 
+Regulatory-element nodes (``nodes``, ``references.*.regulatory_elements`` BED): each element joins
+the bin holding its midpoint; element i receives an edge from every element of every bin linked to
+its bin (the bin edge's features); windows, genes and TAD features are pooled over the element.
+The store keeps dim ``bin`` (one row per element) and adds coords ``name`` and ``hic_bin``.
+
 Masked bins (NaN balancing weight, or no sequence at all) lose every edge, so they never change
 another bin's output; their own embedding is written as zeros and flagged in ``masked``.
 
@@ -53,8 +58,17 @@ def _strings(a) -> np.ndarray:
 
 
 # -- pooling intervals into bins --------------------------------------------------------------------
+def _expand(owner, lo, hi):
+    """For each owner k the run lo[k]..hi[k]-1: returns (owner per item, item)."""
+    count = np.maximum(hi - lo, 0)
+    rep_owner = np.repeat(owner, count)
+    offs = np.arange(int(count.sum()), dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
+    return rep_owner, np.repeat(lo, count) + offs
+
+
 def overlap_matrix(bin_start, bin_end, q_start, q_end, weight: str = "overlap", keep=None):
-    """Sparse [n_bins, n_query] matrix of overlaps between sorted, disjoint bins and query intervals.
+    """Sparse [n_bins, n_query] matrix of overlaps between row intervals (bins, or regulatory elements
+    that may overlap each other) and query intervals (windows, genes).
 
     ``weight='overlap'`` puts the overlap in bp, ``'count'`` puts 1 for any overlap. Rows are
     normalised to sum 1 (a row without overlap stays empty). ``keep`` (bool [n_query]) drops queries.
@@ -70,12 +84,19 @@ def overlap_matrix(bin_start, bin_end, q_start, q_end, weight: str = "overlap", 
     qidx = np.arange(nq, dtype=np.int64)
     if keep is not None:
         qidx = qidx[np.asarray(keep, dtype=bool)]
-    lo = np.searchsorted(bin_end, q_start[qidx], side="right")   # first bin ending after q start
-    hi = np.searchsorted(bin_start, q_end[qidx], side="left")    # bins starting before q end
-    count = np.maximum(hi - lo, 0)
-    rows_q = np.repeat(qidx, count)
-    offs = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-    rows_b = np.repeat(lo, count) + offs
+    disjoint = nb < 2 or (np.all(np.diff(bin_start) >= 0) and np.all(bin_start[1:] >= bin_end[:-1]))
+    if disjoint:  # uniform bins: a query spans a run of consecutive bins
+        lo = np.searchsorted(bin_end, q_start[qidx], side="right")   # first bin ending after q start
+        hi = np.searchsorted(bin_start, q_end[qidx], side="left")    # bins starting before q end
+        rows_q, rows_b = _expand(qidx, lo, hi)
+    else:  # any rows: candidate queries start in (row start - longest query, row end)
+        qidx = qidx[np.argsort(q_start[qidx], kind="stable")]
+        qs = q_start[qidx]
+        longest = int((q_end[qidx] - qs).max()) if len(qidx) else 0
+        lo = np.searchsorted(qs, bin_start - longest, side="right")
+        hi = np.searchsorted(qs, bin_end, side="left")
+        rows_b, pos = _expand(np.arange(nb, dtype=np.int64), lo, hi)
+        rows_q = qidx[pos]
     ov = np.minimum(bin_end[rows_b], q_end[rows_q]) - np.maximum(bin_start[rows_b], q_start[rows_q])
     ok = ov > 0
     rows_b, rows_q, ov = rows_b[ok], rows_q[ok], ov[ok]
@@ -193,6 +214,68 @@ def _gene_context_wanted(setting, level3_path) -> bool:
     return bool(level3_path) and os.path.exists(level3_path)
 
 
+# -- regulatory-element nodes ----------------------------------------------------------------------
+def read_bed(path, contig: str, aliases=None, chr_prefix: str = "auto", contig_length: int | None = None):
+    """Intervals of ``contig`` in a BED file (gzip allowed; 0-based half-open, as BED is).
+
+    Columns: chrom, start, end[, name]. Names are matched to ``contig`` through the alias map and the
+    chr-prefix policy; records on other contigs are skipped. Returns a dict start, end, name (sorted).
+    """
+    import gzip
+
+    from genoattn.contigs import ContigMap
+
+    cmap = ContigMap([contig], aliases, chr_prefix)
+    opener = gzip.open if str(path).endswith((".gz", ".bgz")) else open
+    starts, ends, names = [], [], []
+    with opener(path, "rt") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip() or line.startswith(("#", "track", "browser")):
+                continue
+            f = line.rstrip("\n").split("\t")
+            if len(f) < 3:
+                raise ValueError(f"{path}: line {lineno}: a BED record needs chrom, start, end separated by tabs; "
+                                 f"got {line.strip()[:80]!r}")
+            if cmap.map(f[0]) != contig:
+                continue
+            try:
+                s, e = int(f[1]), int(f[2])
+            except ValueError:
+                raise ValueError(f"{path}: line {lineno}: start/end {f[1]!r}/{f[2]!r} are not integers "
+                                 "(BED is 0-based half-open: fix the record or remove it)") from None
+            if s < 0 or e <= s or (contig_length is not None and s >= contig_length):
+                raise ValueError(f"{path}: line {lineno}: interval {f[0]}:{s}-{e} is empty, negative or past the "
+                                 f"end of {contig} ({contig_length} bp); fix or remove the record")
+            starts.append(s)
+            ends.append(min(e, contig_length) if contig_length is not None else e)
+            names.append(f[3] if len(f) > 3 and f[3] not in ("", ".") else f"{contig}:{s}-{e}")
+    order = np.argsort(np.asarray(starts, dtype=np.int64), kind="stable")
+    return {"start": np.asarray(starts, dtype=np.int64)[order], "end": np.asarray(ends, dtype=np.int64)[order],
+            "name": np.asarray(names, dtype=object)[order]}
+
+
+def element_graph(bin_start, bin_end, indptr, indices, el_start, el_end):
+    """Lift the bin contact graph onto regulatory elements.
+
+    Each element belongs to the bin holding its midpoint; element ``i`` receives an edge from every
+    element of every bin that is a neighbour of its bin (its own bin included, through the bin's self
+    loop), carrying that bin edge's features. Returns (node_bin, indptr, indices, bin_edge_id).
+    """
+    nb, ne = len(bin_start), len(el_start)
+    mid = (np.asarray(el_start, dtype=np.int64) + np.asarray(el_end, dtype=np.int64) - 1) // 2
+    node_bin = np.clip(np.searchsorted(bin_start, mid, side="right") - 1, 0, max(nb - 1, 0)).astype(np.int64)
+    by_bin = np.argsort(node_bin, kind="stable")
+    bptr = np.zeros(nb + 1, dtype=np.int64)
+    np.cumsum(np.bincount(node_bin, minlength=nb), out=bptr[1:])
+    dst1, e1 = _expand(np.arange(ne, dtype=np.int64), indptr[node_bin], indptr[node_bin + 1])
+    src_bin = indices[e1]
+    pair, pos = _expand(np.arange(len(e1), dtype=np.int64), bptr[src_bin], bptr[src_bin + 1])
+    dst, src, edge_id = dst1[pair], by_bin[pos], e1[pair]
+    new_indptr = np.zeros(ne + 1, dtype=np.int64)
+    np.cumsum(np.bincount(dst, minlength=ne), out=new_indptr[1:])
+    return node_bin, new_indptr, src.astype(np.int64), edge_id.astype(np.int64)
+
+
 TAD_FEATURES = ("insulation", "insulation_defined", "boundary", "boundary_strength")
 
 
@@ -209,7 +292,8 @@ def tad_features(g) -> np.ndarray | None:
     return np.nan_to_num(feats, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
 
-def load_bins_and_features(hic_path, level1_path, level3_path=None, gene_context="auto", use_tad=True):
+def load_bins_and_features(hic_path, level1_path, level3_path=None, gene_context="auto", use_tad=True,
+                           elements: dict | None = None):
     """Read the graph store and pool level-1 windows (and level-3 genes) into its bins."""
     from genoattn.io.store import open_group
 
@@ -239,6 +323,16 @@ def load_bins_and_features(hic_path, level1_path, level3_path=None, gene_context
     bin_features = tad_features(g) if use_tad else None
     feature_names = list(g["edge_features"].attrs.get("edge_feature_names",
                                                       hic_attrs.get("edge_feature_names", [])))
+    if elements is not None:
+        node_bin, indptr, indices, edge_ids = element_graph(bins["start"], bins["end"], indptr, indices,
+                                                            elements["start"], elements["end"])
+        edge_raw = edge_raw[edge_ids]
+        if bin_features is not None:
+            bin_features = bin_features[node_bin]
+        contig = str(bins["chrom"][0]) if n else str(hic_attrs.get("contig", ""))
+        bins = {"chrom": np.full(len(node_bin), contig, dtype=object), "start": elements["start"],
+                "end": elements["end"], "masked": bins["masked"][node_bin], "name": elements["name"],
+                "bin_index": node_bin}
 
     l1 = open_group(level1_path)
     emb = np.asarray(l1["window_embedding"][:], dtype=np.float32)
@@ -264,22 +358,35 @@ def load_bins_and_features(hic_path, level1_path, level3_path=None, gene_context
 
 # -- the rule's entry point -----------------------------------------------------------------------
 def run(hic_path, level1_path, output, cfg: dict, level3_path=None, kernels_cfg: dict | None = None,
-        inputs=(), contig: str | None = None) -> None:
+        inputs=(), contig: str | None = None, regulatory_elements=None, contig_policy: dict | None = None) -> None:
     """Compute level 4 for one contig and write ``output`` atomically.
 
     ``cfg`` is the validated ``levels.level4`` section; ``inputs`` the raw input files to checksum.
+    ``regulatory_elements``: a BED whose intervals on this contig become the nodes instead of the
+    uniform bins (used when ``cfg['nodes']`` is ``auto`` or ``regulatory_elements``);
+    ``contig_policy``: the reference's ``contig_aliases`` / ``chr_prefix`` for the BED's names.
     """
-    from genoattn.io.store import atomic_store, input_checksums, mark_coordinates
+    from genoattn.io.store import atomic_store, input_checksums, mark_coordinates, open_group
     from genoattn.model import build_module, pick_device
 
-    if cfg.get("regulatory_elements_nodes"):
-        raise NotImplementedError("regulatory-element nodes for level 4 are not implemented yet")
     kernels_cfg = kernels_cfg or {}
+    nodes = cfg.get("nodes", "auto")
+    if nodes == "regulatory_elements" and not regulatory_elements:
+        raise ValueError("levels.level4.nodes is regulatory_elements but the reference has no "
+                         "regulatory_elements BED: set references.<name>.regulatory_elements or nodes: auto")
+    elements = None
+    if regulatory_elements and nodes in ("auto", "regulatory_elements"):
+        g = open_group(hic_path)
+        name = contig or str(g.attrs.get("contig"))
+        policy = contig_policy or {}
+        elements = read_bed(regulatory_elements, name, policy.get("contig_aliases"), policy.get("chr_prefix", "auto"),
+                            int(np.asarray(g["end"][-1:])[0]) if g["end"].shape[0] else None)
+        log.info("level4 %s: %d regulatory elements from %s", name, len(elements["start"]), regulatory_elements)
     data = load_bins_and_features(hic_path, level1_path, level3_path, cfg.get("gene_context", "auto"),
-                                  cfg.get("tad_features", True))
+                                  cfg.get("tad_features", True), elements)
     bins = data["bins"]
     n = len(bins["start"])
-    masked = bins["masked"] | ~data["covered"]
+    masked = np.asarray(bins["masked"] | ~data["covered"], dtype=bool)
     indptr, indices, kept = drop_masked_edges(data["indptr"], data["indices"], masked)
     edge_raw = data["edge_raw"][kept]
     log.info("level4 %s: %d bins (%d masked), %d edges (%d after dropping masked), gene context: %s",
@@ -297,13 +404,16 @@ def run(hic_path, level1_path, output, cfg: dict, level3_path=None, kernels_cfg:
     device = pick_device(kernels_cfg.get("device", "auto"))
     module = module.to(device)
     t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
-    with torch.inference_mode():
-        out = module(t(data["window_features"]), t(indptr), t(indices), t(edge_raw),
-                     None if data["gene_features"] is None else t(data["gene_features"]),
-                     None if data["has_gene"] is None else t(data["has_gene"]),
-                     None if data["bin_features"] is None else t(data["bin_features"]),
-                     backend=kernels_cfg.get("backend"))
-        out = out.float().cpu().numpy()
+    if n == 0:
+        out = np.zeros((0, cfg["dim"]), dtype=np.float32)
+    else:
+        with torch.inference_mode():
+            out = module(t(data["window_features"]), t(indptr), t(indices), t(edge_raw),
+                         None if data["gene_features"] is None else t(data["gene_features"]),
+                         None if data["has_gene"] is None else t(data["has_gene"]),
+                         None if data["bin_features"] is None else t(data["bin_features"]),
+                         backend=kernels_cfg.get("backend"))
+            out = out.float().cpu().numpy()
     out[masked] = 0.0
 
     n_edges = len(indices)
@@ -317,7 +427,8 @@ def run(hic_path, level1_path, output, cfg: dict, level3_path=None, kernels_cfg:
         "tad_features": [] if data["bin_features"] is None else list(TAD_FEATURES),
         "n_bins": n, "n_masked": int(masked.sum()), "n_edges": int(n_edges),
         "density": float(n_edges / max(n * n, 1)),
-        "nodes": "bins",
+        "nodes": "bins" if elements is None else "regulatory_elements",
+        "regulatory_elements": None if elements is None else str(regulatory_elements),
         "inputs": input_checksums(inputs),
     }
     with atomic_store(output, attrs=attrs) as w:
@@ -325,5 +436,11 @@ def run(hic_path, level1_path, output, cfg: dict, level3_path=None, kernels_cfg:
         w.write("start", bins["start"], dims=("bin",))
         w.write("end", bins["end"], dims=("bin",))
         w.write("masked", masked, dims=("bin",))
+        coords = ["chrom", "start", "end", "masked"]
+        if elements is not None:
+            w.write("name", np.asarray(bins["name"]).astype(str), dims=("bin",))
+            w.write("hic_bin", bins["bin_index"], dims=("bin",),
+                    attrs={"description": "index of the Hi-C bin holding the element's midpoint"})
+            coords += ["name", "hic_bin"]
         w.write("embedding", out.astype(np.float32), dims=("bin", "feature"))
-        mark_coordinates(w, "chrom", "start", "end", "masked")
+        mark_coordinates(w, *coords)

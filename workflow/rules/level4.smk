@@ -19,6 +19,7 @@ rule level4_contig:
         hic=L.path("{reference}", "hic", "{contig}.zarr"),
         level1=L.path("{reference}", "level1", "{contig}.zarr"),
         level3=level4_level3,
+        elements=lambda w: L.ref(w.reference).get("regulatory_elements") or [],
     output:
         directory(L.path("{reference}", "level4", "{contig}.zarr")),
     log:
@@ -35,7 +36,14 @@ rule level4_contig:
     params:
         cfg=L.level("level4"),
         kernels=config["kernels"],
-        raw_inputs=lambda w: [L.ref(w.reference).get("hic")],
+        raw_inputs=lambda w: [
+            L.ref(w.reference).get("hic"),
+            L.ref(w.reference).get("regulatory_elements"),
+        ],
+        contig_policy=lambda w: {
+            "contig_aliases": L.ref(w.reference).get("contig_aliases", {}),
+            "chr_prefix": L.ref(w.reference).get("chr_prefix", "auto"),
+        },
     script:
         "../scripts/level4.py"
 
