@@ -148,3 +148,100 @@ def test_module_is_trainable():
                      torch.tensor([0, 2, 5]))
     (out_e.sum() + out_t.pow(2).sum()).backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in m.parameters())
+
+
+def _tokens_store(path, contig, tokens):
+    from genoattn.io.store import atomic_store
+
+    with atomic_store(path, attrs={"level": "tokens", "inputs": {}}) as w:
+        g = w.subgroup(contig, attrs={"length": int(len(tokens)), "contig": contig})
+        g.write("tokens", tokens, dims=("position",))
+        g.write("softmask", np.zeros(len(tokens), bool), dims=("position",))
+    return str(path)
+
+
+def test_minus_strand_through_real_level1(tmp_path):
+    """Levels 1 -> 2 -> 3 with the real level-1 module (strand-symmetric, window-aligned piece of
+    real chrIII): the minus-strand gene equals the same gene on the plus strand of the reverse
+    complement."""
+    pytest.importorskip("genoattn.levels.level1")
+    from genoattn.io.annotation import write_annotation
+    from genoattn.levels import level1
+
+    ann = yeast_annotation()
+    rows, lo, hi = _piece(ann, "chrIII", "YCL012C_mRNA")
+    n = hi - lo
+    assert n % 512 == 0
+    tokens = contig_tokens("chrIII")[lo:hi]
+    fwd = rows.assign(start=rows["start"] - lo, end=rows["end"] - lo, contig="piece")
+    rc = rows.assign(start=n - (rows["end"] - lo), end=n - (rows["start"] - lo), strand="+", contig="piece_rc")
+    l1cfg = {"window": 512, "stride": 512, "dim": 16, "heads": 2, "reverse_complement": True,
+             "exon_base_dtype": "float32", "batch_size": 4, "seed": 1, "checkpoint": None}
+    cfg = base_config()
+    outs = {}
+    for name, a, contig, tok in (("f", fwd, "piece", tokens), ("r", rc, "piece_rc", alphabet.reverse_complement(tokens))):
+        ann_path = tmp_path / f"{name}.parquet"
+        write_annotation(a.reset_index(drop=True), ann_path, {"source": "test", "format": "gtf", "sha256": ""})
+        tok_path = _tokens_store(tmp_path / f"{name}.tokens.zarr", contig, tok)
+        level1.run(tok_path, contig, str(tmp_path / f"{name}1.zarr"), l1cfg, annotation_path=str(ann_path),
+                   device="cpu")
+        L2.run(str(ann_path), str(tmp_path / f"{name}1.zarr"), str(tmp_path / f"{name}2.zarr"), contig, cfg)
+        L3.run(str(ann_path), str(tmp_path / f"{name}1.zarr"), str(tmp_path / f"{name}2.zarr"),
+               str(tmp_path / f"{name}3.zarr"), contig, cfg)
+        outs[name] = (open_group(tmp_path / f"{name}2.zarr"), open_group(tmp_path / f"{name}3.zarr"))
+    (a2, a3), (b2, b3) = outs["f"], outs["r"]
+    assert a2["codon_embedding"].shape[0] > 300
+    np.testing.assert_allclose(a2["codon_embedding"][:], b2["codon_embedding"][:], atol=1e-4)
+    for name in ("exon_embedding", "transcript_embedding", "gene_embedding"):
+        np.testing.assert_allclose(a3[name][:], b3[name][:], atol=1e-4)
+
+
+@pytest.mark.workflow
+def test_levels_2_3_through_the_workflow_on_demo_chrI(tmp_path):
+    """`snakemake level3` on the demo genome restricted to chrI (real level 1 included)."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+    import xarray as xr
+    import yaml
+
+    from tests._levels23 import FASTA, GTF, ROOT
+    from tests.test_transcripts import translate
+
+    cfg = {"references": {"yeast": {"fasta": str(FASTA), "annotation": str(GTF), "include": ["chrI"]}},
+           "levels": {"level1": {"dim": 32, "heads": 2}}}  # small level 1; levels 2-3 at their defaults
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
+           "--configfile", str(tmp_path / "config.yaml"), "--cores", "2"]
+    proc = subprocess.run(cmd + ["level3"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    res = tmp_path / "results" / "yeast"
+    l2 = xr.open_zarr(res / "level2" / "chrI.zarr")
+    l3 = xr.open_zarr(res / "level3" / "chrI.zarr")
+    assert l2.sizes["feature"] == 128 and l3.sizes["feature"] == 256  # the defaults
+    assert l2.attrs["qc"]["codons"] == l2.sizes["codon"] and "qc" in l3.attrs
+    # annotated-frame codons of the workflow's level-2 store translate on the workflow's tokens
+    tokens = xr.open_zarr(res / "tokens.zarr", group="chrI")["tokens"].values
+    bpos = l2["codon_base_position"].values
+    cexon = l2["codon_exon"].values
+    minus = l2["exon_strand"].values[cexon] == "-"
+    b = tokens[bpos]
+    aa = translate(np.where(minus[:, None], alphabet.COMPLEMENT[b], b))
+    tid = l2["exon_transcript_id"].values[cexon]
+    f0 = l2["codon_frame"].values == 0
+    n = 0
+    for t in pd.unique(tid[f0]):
+        p = aa[f0 & (tid == t)].tobytes().decode()
+        assert p[0] == "M" and p[-1] == "*" and "*" not in p[:-1], t
+        n += 1
+    ann = pd.read_parquet(res / "annotation.parquet")
+    chr1 = ann[ann["contig"] == "chrI"]
+    assert n == chr1.loc[(chr1["feature"] == "CDS"), "transcript_id"].nunique()
+    assert set(l3["gene_id"].values) == set(chr1.loc[chr1["feature"] == "gene", "gene_id"])
+    assert np.isfinite(l3["gene_embedding"].values).all()
+    for lvl in ("level2", "level3"):
+        assert (res / "logs" / lvl / "chrI.log").stat().st_size > 0
+        assert (res / "benchmarks" / lvl / "chrI.tsv").exists()
+    dry = subprocess.run(cmd + ["level3", "-n"], capture_output=True, text=True)
+    assert "Nothing to be done" in dry.stdout + dry.stderr

@@ -1,0 +1,39 @@
+# Level 2: codon attention in three reading frames per coding exon, one job per contig.
+# Only references with an annotation have levels 2-3.
+
+
+def annotated_references():
+    return [r for r in L.references if L.ref(r).get("annotation")]
+
+
+rule level2_contig:
+    input:
+        annotation=L.path("{reference}", "annotation.parquet"),
+        level1=L.path("{reference}", "level1", "{contig}.zarr"),
+    output:
+        directory(L.path("{reference}", "level2", "{contig}.zarr")),
+    log:
+        L.path("{reference}", "logs", "level2", "{contig}.log"),
+    benchmark:
+        L.path("{reference}", "benchmarks", "level2", "{contig}.tsv")
+    params:
+        cfg=L.level("level2"),
+        annotation=L.level("annotation"),
+        device=config["kernels"]["device"],
+    threads: 2
+    resources:
+        mem_mb=6000,
+    conda:
+        ENV_GPU
+    container:
+        IMAGE_GPU
+    script:
+        "../scripts/level2.py"
+
+
+TARGETS["level2"] = [p for r in annotated_references() for p in L.per_contig(r, "level2/{contig}.zarr")]
+
+
+rule level2:
+    input:
+        TARGETS["level2"],
