@@ -249,13 +249,14 @@ class _Gene:
 
 
 class _Tx:
-    __slots__ = ("transcript_id", "seqid", "start", "end", "strand", "line", "biotype", "tags", "leaves")
+    __slots__ = ("transcript_id", "seqid", "start", "end", "strand", "line", "biotype", "tags", "leaves", "tag_block")
 
     def __init__(self, transcript_id, seqid=None, start=None, end=None, strand=".", line=None, biotype=None,
                  tags=None):
         self.transcript_id, self.seqid, self.start, self.end, self.strand = transcript_id, seqid, start, end, strand
         self.line, self.biotype, self.tags = line, biotype, dict.fromkeys(tags or ())
         self.leaves = []  # [kind, seqid, start, end, strand, phase, line]
+        self.tag_block = None
 
 
 class _Stats:
@@ -272,21 +273,45 @@ class _Stats:
 
 # ---------------------------------------------------------------------------------------------
 # GTF
+# literal-prefix patterns (fast in `re`); a match counts only at a key boundary (not locus_tag)
+_GTF_TAG = re.compile(r'tag\s+"([^"]*)"')
+_GTF_TID = re.compile(r'transcript_id\s+"([^"]*)"')
+_KEY_START = " ;\t"
+
+
+def _gtf_tid(attr: str) -> str | None:
+    m = _GTF_TID.search(attr)
+    while m is not None and m.start() and attr[m.start() - 1] not in _KEY_START:
+        m = _GTF_TID.search(attr, m.end())
+    return m.group(1) if m is not None else None
+
+
+def _gtf_tag_values(attr: str) -> list[str]:
+    return [m.group(1) for m in _GTF_TAG.finditer(attr) if not m.start() or attr[m.start() - 1] in _KEY_START]
+
+_GTF_CANON = re.compile(r"(?:^|;)\s*(?:is_)?(?:canonical|Ensembl_canonical|MANE_Select|RefSeq_Select|MANE_Plus_Clinical)\s",
+                        re.IGNORECASE)
+_CANON_ATTRS = {k for base in _CANONICAL_KEYS for k in
+                (base, base.upper(), base.capitalize(), "Ensembl_canonical", "MANE_Select", "RefSeq_Select",
+                 "MANE_Plus_Clinical")}
+
+
+def _gtf_tags(text: str, a: dict | None = None):
+    tags = [_norm_tag(v) for v in _gtf_tag_values(text)] if "tag" in text else []
+    if a is not None and len(a) > 2:
+        for key in _CANON_ATTRS.intersection(a):
+            if a[key].strip().lower() not in _FALSY:
+                tags.append(_CANONICAL_KEYS[key.lower()])
+    return tags
+
+
 def _gtf_attrs(text: str):
-    out = {}
-    tags = None
+    """The attributes of a GTF row (first value of each key) and its tags."""
+    a = {}
     for key, qval, uval in _GTF_ATTR.findall(text):
-        val = qval if qval or not uval else uval
-        if key == "tag":
-            if tags is None:
-                tags = []
-            tags.append(_norm_tag(val))
-        elif key not in out:
-            out[key] = val
-            canon = _CANONICAL_KEYS.get(key.lower())
-            if canon and val.strip().lower() not in _FALSY:
-                tags = (tags or []) + [canon]
-    return out, tags
+        if key not in a:
+            a[key] = qval or uval
+    return a, _gtf_tags(text, a)
 
 
 def _parse_gtf(fh, path: Path, st: _Stats):
@@ -302,7 +327,13 @@ def _parse_gtf(fh, path: Path, st: _Stats):
         if len(cols) != 9:
             cols = _split_columns(line, path, lineno)
         seqid, _src, ftype, s, e, _score, strand, phase, attr = cols
-        start, end = _coords(s, e, line, path, lineno)
+        try:
+            start = int(s) - 1
+            end = int(e)
+        except ValueError:
+            start = end = -1
+        if start < 0 or start >= end:
+            start, end = _coords(s, e, line, path, lineno)  # raises with the reason
         if strand not in _STRANDS:
             raise _err(path, lineno, line, f"strand {strand!r} is not one of + - . ?",
                        "column 7 must be '+', '-' or '.' (unknown)")
@@ -312,6 +343,34 @@ def _parse_gtf(fh, path: Path, st: _Stats):
         kind = kinds.get(ftype)
         if kind is None:
             continue
+        if kind != "gene" and kind != "transcript":
+            # fast path: a further exon/CDS/UTR row of a transcript seen before needs only its tags
+            entry = txs.get(_gtf_tid(attr))
+            if entry is not None:
+                t = entry[1]
+                if kind == "CDS":
+                    if phase not in _PHASES:
+                        raise _err(path, lineno, line, f"CDS phase {phase!r} is not 0, 1, 2 or '.'",
+                                   "column 8 of a CDS row is the number of bases to skip to the first codon")
+                    p = _PHASES[phase]
+                else:
+                    p = None
+                t.leaves.append([kind, seqid, start, end, strand, p, lineno])
+                i = attr.find('tag "')
+                if i >= 0:
+                    # GENCODE/Ensembl repeat the transcript's tags on every row: parse a tag block once
+                    j = attr.rfind('tag "')
+                    block = attr[i:attr.find('"', j + 5)]
+                    if block != t.tag_block:
+                        t.tag_block = block
+                        ttags = t.tags
+                        for v in _gtf_tag_values(attr):
+                            if v not in ttags:
+                                ttags[_norm_tag(v)] = None
+                if ("anonical " in attr or "elect " in attr or "linical " in attr) and _GTF_CANON.search(attr):
+                    for tag in _gtf_tags("", _gtf_attrs(attr)[0]):
+                        t.tags[tag] = None
+                continue
         a, tags = _gtf_attrs(attr)
         gid = a.get("gene_id")
         if not gid:
@@ -402,6 +461,30 @@ def _gff_attrs(text: str):
     return out, tags
 
 
+_GFF_PARENT = re.compile(r"Parent=([^;]*)")
+
+
+def _gff_parents(attr: str) -> tuple:
+    m = _GFF_PARENT.search(attr)
+    while m is not None and m.start() and attr[m.start() - 1] not in _KEY_START:
+        m = _GFF_PARENT.search(attr, m.end())
+    if m is None:
+        return ()
+    return tuple(unquote(v) if "%" in v else v for v in m.group(1).strip().split(",") if v)
+
+
+def _is_leaf_id(path: Path, rid: str) -> bool:
+    """Whether an exon/CDS row has ID ``rid`` (only read on the error path)."""
+    with _open_text(path) as fh:
+        for line in fh:
+            cols = line.split("\t")
+            if len(cols) == 9 and cols[2] in _LEAF_KIND:
+                a, _ = _gff_attrs(cols[8])
+                if a.get("ID") == rid:
+                    return True
+    return False
+
+
 def _strip_prefix(raw: str, prefixes) -> str:
     for p in prefixes:
         if raw.startswith(p) and len(raw) > len(p):
@@ -417,7 +500,6 @@ def _is_transcript_type(ftype: str) -> bool:
 def _parse_gff3(fh, path: Path, st: _Stats):
     # raw ID -> [type, seqid, start, end, strand, line, parents, attrs, tags]
     ids: dict[str, list] = {}
-    leaf_ids: set[str] = set()
     leaves = []  # [kind, seqid, start, end, strand, phase, line, parents, tags]
     max_end = st.max_end
     for lineno, line in enumerate(fh, 1):
@@ -433,7 +515,13 @@ def _parse_gff3(fh, path: Path, st: _Stats):
         if len(cols) != 9:
             cols = _split_columns(line, path, lineno)
         seqid, _src, ftype, s, e, _score, strand, phase, attr = cols
-        start, end = _coords(s, e, line, path, lineno)
+        try:
+            start = int(s) - 1
+            end = int(e)
+        except ValueError:
+            start = end = -1
+        if start < 0 or start >= end:
+            start, end = _coords(s, e, line, path, lineno)  # raises with the reason
         if strand not in _STRANDS:
             raise _err(path, lineno, line, f"strand {strand!r} is not one of + - . ?",
                        "column 7 must be '+', '-' or '.' (unknown)")
@@ -442,10 +530,14 @@ def _parse_gff3(fh, path: Path, st: _Stats):
         m = max_end.get(seqid)
         if m is None or end > m[0]:
             max_end[seqid] = (end, lineno)
-        a, tags = _gff_attrs(attr)
         kind = _LEAF_KIND.get(ftype)
         if kind is not None:
-            parents = a.get("Parent")
+            if "tag" in attr or "anonical" in attr or "elect" in attr:
+                a, tags = _gff_attrs(attr)
+                parents = a.get("Parent")
+            else:  # fast path: a leaf needs only its Parent(s)
+                tags = None
+                parents = _gff_parents(attr)
             if kind == "CDS":
                 if phase not in _PHASES:
                     raise _err(path, lineno, line, f"CDS phase {phase!r} is not 0, 1, 2 or '.'",
@@ -453,8 +545,6 @@ def _parse_gff3(fh, path: Path, st: _Stats):
                 p = _PHASES[phase]
             else:
                 p = None
-            if "ID" in a:
-                leaf_ids.add(a["ID"])
             if not parents:
                 if kind in ("exon", "CDS"):
                     raise _err(path, lineno, line, f"{ftype} row without a Parent attribute",
@@ -462,6 +552,7 @@ def _parse_gff3(fh, path: Path, st: _Stats):
                 continue
             leaves.append([kind, seqid, start, end, strand, p, lineno, parents, tags])
             continue
+        a, tags = _gff_attrs(attr)
         rid = a.get("ID")
         if rid is None:
             continue
@@ -470,14 +561,14 @@ def _parse_gff3(fh, path: Path, st: _Stats):
             ids[rid] = [ftype, seqid, start, end, strand, lineno, a.get("Parent", ()), a, tags]
         elif rec[1] == seqid:  # multi-row feature: extend
             rec[2], rec[3] = min(rec[2], start), max(rec[3], end)
-    return _assemble_gff3(ids, leaf_ids, leaves, path, st)
+    return _assemble_gff3(ids, leaves, path, st)
 
 
-def _assemble_gff3(ids, leaf_ids, leaves, path: Path, st: _Stats):
+def _assemble_gff3(ids, leaves, path: Path, st: _Stats):
     def check_parent(pid, lineno, what):
         if pid not in ids:
             line = _read_line(path, lineno)
-            if pid in leaf_ids:
+            if _is_leaf_id(path, pid):
                 raise _err(path, lineno, line, f"{what} Parent {pid!r} is an exon/CDS, not a transcript or gene",
                            "point Parent at the ID of the transcript (mRNA, ...) or gene")
             raise _err(path, lineno, line, f"Parent {pid!r} never appears as an ID in the file",
