@@ -23,15 +23,15 @@ rule genotypes_cohort:
         L.path("{cohort}", "logs", "genotypes.log"),
     benchmark:
         L.path("{cohort}", "benchmarks", "genotypes.tsv")
-    params:
-        cfg=lambda wildcards: config["cohorts"][wildcards.cohort],
-    threads: 1
-    resources:
-        mem_mb=4000,
     conda:
         ENV_CPU
     container:
         IMAGE_CPU
+    threads: 1
+    resources:
+        mem_mb=4000,
+    params:
+        cfg=lambda wildcards: config["cohorts"][wildcards.cohort],
     script:
         "../scripts/genotypes.py"
 
@@ -45,20 +45,22 @@ rule ld_blocks:
         L.path("{cohort}", "logs", "ld_blocks.log"),
     benchmark:
         L.path("{cohort}", "benchmarks", "ld_blocks.tsv")
-    params:
-        cfg=L.level("level6")["ld_blocks"],
-    threads: 1
-    resources:
-        mem_mb=4000,
     conda:
         ENV_CPU
     container:
         IMAGE_CPU
+    threads: 1
+    resources:
+        mem_mb=4000,
+    params:
+        cfg=L.level("level6")["ld_blocks"],
     script:
         "../scripts/ld_blocks.py"
 
 
-TARGETS["genotypes"] = [L.path(c, name) for c in L.cohorts for name in ("genotypes.zarr", "ld_blocks.zarr")]
+TARGETS["genotypes"] = [
+    L.path(c, name) for c in L.cohorts for name in ("genotypes.zarr", "ld_blocks.zarr")
+]
 
 
 rule genotypes:

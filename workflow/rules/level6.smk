@@ -26,22 +26,22 @@ rule level6_shard:
         level5=level6_context,
     output:
         directory(L.path("{cohort}", "level6_shards", "{shard}.zarr")),
-    wildcard_constraints:
-        shard=r"\d+",
     log:
         L.path("{cohort}", "logs", "level6", "{shard}.log"),
     benchmark:
         L.path("{cohort}", "benchmarks", "level6", "{shard}.tsv")
-    params:
-        cfg=L.level("level6"),
-        device=config["kernels"]["device"],
-    threads: 2
-    resources:
-        mem_mb=8000,
+    wildcard_constraints:
+        shard=r"\d+",
     conda:
         ENV_GPU
     container:
         IMAGE_GPU
+    threads: 2
+    resources:
+        mem_mb=8000,
+    params:
+        cfg=L.level("level6"),
+        device=config["kernels"]["device"],
     script:
         "../scripts/level6_shard.py"
 
@@ -57,15 +57,15 @@ rule level6_gather:
         L.path("{cohort}", "logs", "level6_gather.log"),
     benchmark:
         L.path("{cohort}", "benchmarks", "level6_gather.tsv")
-    params:
-        cfg=L.level("level6"),
-    threads: 1
-    resources:
-        mem_mb=4000,
     conda:
         ENV_CPU
     container:
         IMAGE_CPU
+    threads: 1
+    resources:
+        mem_mb=4000,
+    params:
+        cfg=L.level("level6"),
     script:
         "../scripts/level6_gather.py"
 
