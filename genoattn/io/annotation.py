@@ -982,6 +982,15 @@ def build_annotation(annotation: str | os.PathLike, fasta: str | os.PathLike, ou
         msg = cmap.unmapped_message(list(unmapped), str(annotation), f"references.{reference}")
         log.warning("%s Their %d rows are kept with contig=null (source_contig holds the name) and later "
                     "levels skip them.", msg, info["unmapped_rows"])
+    if info["rows_dropped_without_strand"]:
+        log.warning("%s: %d gene/transcript/exon/CDS rows have no strand ('.') and none could be taken from "
+                    "their transcript or gene; they are left out of the table.", annotation,
+                    info["rows_dropped_without_strand"])
+    derived = {k: info[k] for k in ("stop_codons_merged_into_cds", "cds_rows_from_split_stop_codons",
+                                    "cds_phases_computed", "exons_derived", "transcripts_synthesized",
+                                    "genes_synthesized") if info[k]}
+    if derived:
+        log.info("%s: derived rows: %s", annotation, ", ".join(f"{k}={v:,}" for k, v in derived.items()))
     write_annotation(df, output, meta)
     log.info("%s: %s (%s) -> %s: %s in %.1f s", reference, annotation, meta["format"], output,
              ", ".join(f"{n:,} {f}" for f, n in info["rows"].items()), time.time() - t0)
