@@ -232,3 +232,19 @@ def test_ld_blocks_are_contiguous_and_cover_every_kept_variant(tmp_path):
     gap = ld["gap_r2"].values
     finite = np.isfinite(adj)
     assert (gap[finite] >= adj[finite] - 1e-4).all()  # max over pairs >= the adjacent pair's r^2
+
+
+def test_bcf_gives_the_same_store_as_the_vcf(tmp_path):
+    rng = np.random.default_rng()
+    start = int(rng.integers(1_000_000, 3_800_000))
+    bcf = tmp_path / "part.bcf"
+    with pysam.VariantFile(str(VCF_1KG)) as vf, pysam.VariantFile(str(bcf), "wb", header=vf.header) as out:
+        for rec in vf.fetch("20", start, start + 80_000):
+            if rec.start >= start:
+                out.write(rec)
+    pysam.tabix_index(str(bcf), force=True, csi=True, preset="bcf")
+    a = convert_vcf(str(bcf), str(tmp_path / "b.zarr"))
+    b = convert_vcf(str(VCF_1KG), str(tmp_path / "v.zarr"), regions=[f"20:{start + 1}-{start + 80_000}"])
+    assert a["records"] == b["records"] and a["dropped"] == b["dropped"]
+    for name in ("call_genotype", "call_genotype_phased", "variant_position"):
+        assert np.array_equal(open_group(tmp_path / "b.zarr")[name][:], open_group(tmp_path / "v.zarr")[name][:])
