@@ -1,5 +1,5 @@
 # genoattn workflow: hierarchical attention over a genome at six scales.
-# This file only includes rule files; see README.md and config/README.md.
+# This file includes the rule files and defines `all`; see README.md and config/README.md.
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/tokenize.smk"
@@ -13,4 +13,13 @@ include: "workflow/rules/level5.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/genotypes.smk"
 include: "workflow/rules/level6.smk"
-include: "workflow/rules/targets.smk"
+
+
+# Every level's outputs (each rule file registers them in TARGETS). Per-level targets:
+# `snakemake tokenize`, `annotate`, `level1` ... `level6`, `hic`, `genotypes`, `plots`.
+# This rule lives here, not in an included file: Snakemake takes the default target only from
+# the main Snakefile.
+rule all:
+    default_target: True
+    input:
+        [path for paths in TARGETS.values() for path in paths],
