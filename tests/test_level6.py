@@ -200,3 +200,32 @@ def test_workflow_genotypes_and_level6_on_the_demo_cohorts(tmp_path):
     assert ph.attrs["level5"] is None  # reference: null -> learned no-context embedding
     dry = subprocess.run(cmd + ["-n"], capture_output=True, text=True)
     assert "Nothing to be done" in dry.stdout + dry.stderr
+
+
+def test_level6_module_agrees_across_kernel_backends():
+    """cpu, triton (TRITON_INTERPRET=1, in a subprocess) and chunked reference paths give one answer."""
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import torch, numpy as np
+from genoattn import kernels
+from genoattn.levels.cohort import CohortModel
+m = CohortModel(dim=32, heads=2, window=8, n_global=2, mlp_ratio=2).eval()
+V = int(np.random.default_rng().integers(40, 90)); cut = V // 3
+codes = torch.randint(0, 6, (2, V)); seg = torch.from_numpy(np.repeat([0, 1], [cut, V - cut]))
+out = {}
+with torch.no_grad():
+    base = m.variant_tokens(torch.randint(0, 17, (V,)), torch.randn(V, 32))
+    for b in ('cpu', 'triton', 'reference'):
+        kernels.set_default_backend(b)
+        out[b] = m(codes, base, seg, query_block=16)
+for b in ('triton', 'reference'):
+    for x, y in zip(out['cpu'], out[b]):
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5)
+print('ok')
+"""
+    env = {**os.environ, "TRITON_INTERPRET": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
