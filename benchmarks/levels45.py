@@ -10,7 +10,8 @@ level-4 module forward and of the graph-attention kernel alone, and the peak RSS
 per edge, for our path vs torch_geometric GATConv (which builds [E, H, D] messages).
 
 Level 5: bins laid out like GRCh38 at 10 kb (24 chromosomes, lengths scaled to the bin count),
-default layout (64-bin blocks, local 500 bins, 2 random blocks, 2000 synthetic trans links) and
+default layout (64-bin blocks, local 500 bins, 2 random blocks, synthetic trans links: 2000 at human
+size, scaled with the bin count) and
 module (512 dim, 32 heads). Reports the layout build at human size (309K bins) and bins/s of the
 forward at the sizes that fit the machine, extrapolated linearly to 309K bins (every part of the
 level is linear in the bin count: fixed key blocks per query block).
@@ -146,7 +147,8 @@ def case_level5(n_bins: int, threads: int, forward: bool) -> dict:
     names, sizes = human_layout(n_bins)
     seq = chrom.SequenceLayout(tuple(names), tuple(sizes), 64)
     rng = np.random.default_rng(0)
-    pairs = rng.integers(0, seq.n_blocks, size=(2000, 2))
+    n_links = max(1, round(2000 * n_bins / HUMAN_BINS_10KB))   # 2000 trans links at human size, scaled
+    pairs = rng.integers(0, seq.n_blocks, size=(n_links, 2))
     t = time.perf_counter()
     layout, stats = chrom.build_block_layout(seq, local_window=500, random_blocks=2, seed=0, trans_block_pairs=pairs)
     layout_s = time.perf_counter() - t
