@@ -345,3 +345,22 @@ def test_bad_bed_record_names_file_and_line(tmp_path):
     bed.write_text("chrI\t300\t200\n")
     with pytest.raises(ValueError, match=r"line 1: .*empty"):
         reg.read_bed(bed, "chrI")
+
+
+def test_direction_matches_pyg_on_a_directed_graph():
+    """CSR by destination (indices = sources) is PyG's source -> target; a swap would fail here."""
+    pyg = pytest.importorskip("torch_geometric.nn")
+    n = 30
+    a = np.random.rand(n, n) < 0.2                  # a[i, j]: edge j -> i, not symmetric
+    dst, src = np.nonzero(a)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(dst, minlength=n), out=indptr[1:])
+    layer = reg.GATEdgeConv(24, 8, 4, edge_dim=5).double()
+    x, e = torch.randn(n, 24, dtype=torch.float64), torch.randn(len(src), 5, dtype=torch.float64)
+    ours = layer(x, torch.from_numpy(indptr), torch.from_numpy(src.astype(np.int64)), e, backend="cpu")
+    conv = pyg.GATConv(24, 8, heads=4, edge_dim=5, add_self_loops=False).double()
+    conv.load_state_dict(layer.state_dict())
+    theirs = conv(x, torch.from_numpy(np.stack([src, dst]).astype(np.int64)), edge_attr=e)
+    torch.testing.assert_close(ours, theirs, rtol=1e-9, atol=1e-9)
+    swapped = conv(x, torch.from_numpy(np.stack([dst, src]).astype(np.int64)), edge_attr=e)
+    assert not torch.allclose(ours, swapped, atol=1e-6)
