@@ -8,7 +8,9 @@ Data: the real 1000 Genomes chr20 demo VCFs (300 phased samples; 203 samples who
 GT:PS, which takes the general parser). Each measurement runs in its own process (peak RSS).
 1. Conversion of the whole VCF vs a third of it: throughput and peak memory (streaming: the peak must
    not grow with the number of variants).
-2. Level 6 with the default model (dim 256, 16 heads, window 200, 8 global tokens, 1 layer) on all kept
+2. Conversion of a SYNTHETIC wide VCF (real records, the 300 real sample columns repeated) to get the
+   cost per genotype when samples dominate (biobank width); the extrapolation uses it.
+3. Level 6 with the default model (dim 256, 16 heads, window 200, 8 global tokens, 1 layer) on all kept
    variants, `--individuals` individuals, and on half the variants (to check time ~ variants).
 """
 
@@ -55,6 +57,30 @@ print(json.dumps({{"vcf": {vcf.name!r}, "regions": {regions!r}, "records": s["re
     return _child(code, threads)
 
 
+def wide_vcf(path: Path, copies: int, records: int) -> int:
+    """SYNTHETIC wide VCF: the first `records` records of the real phased VCF with its 300 sample columns
+    repeated `copies` times (sample names suffixed), to measure conversion cost per genotype at biobank
+    width. Returns the number of samples."""
+    import pysam
+
+    with pysam.VariantFile(str(PHASED)) as vf:
+        names = list(vf.header.samples)
+        head = [h for h in str(vf.header).splitlines() if not h.startswith("#CHROM")]
+        cols = "\t".join(f"{n}_{k}" for k in range(copies) for n in names)
+        lines = head + ["#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + cols]
+        for i, rec in enumerate(vf.fetch("20")):
+            if i >= records:
+                break
+            parts = str(rec).rstrip("\n").split("\t", 9)
+            lines.append("\t".join(parts[:9]) + "\t" + "\t".join([parts[9]] * copies))
+    plain = path.with_suffix("")
+    plain.write_text("\n".join(lines) + "\n")
+    pysam.tabix_compress(str(plain), str(path), force=True)
+    pysam.tabix_index(str(path), preset="vcf", force=True, csi=True)
+    plain.unlink()
+    return len(names) * copies
+
+
 def level6(genotypes: str, ld: str, n: int, threads: int, variants: int | None = None) -> dict:
     code = f"""
 import time, json, numpy as np, torch
@@ -95,6 +121,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--individuals", type=int, default=8)
+    ap.add_argument("--wide-copies", type=int, default=50, help="synthetic wide VCF: 300 samples x this")
+    ap.add_argument("--wide-records", type=int, default=500)
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
     out = {"machine": f"{platform.processor() or platform.machine()}, {a.threads} thread(s)"}
@@ -102,6 +130,10 @@ def main():
         out["convert_phased_all"] = convert(PHASED, f"{tmp}/p.zarr", None, a.threads)
         out["convert_phased_third"] = convert(PHASED, f"{tmp}/p3.zarr", ["20:1000000-2000000"], a.threads)
         out["convert_unphased_all"] = convert(UNPHASED, f"{tmp}/u.zarr", None, a.threads)
+        wide = Path(tmp) / "wide.vcf.gz"
+        n_wide = wide_vcf(wide, a.wide_copies, a.wide_records)
+        out["convert_wide_synthetic"] = convert(wide, f"{tmp}/w.zarr", None, a.threads)
+        out["convert_wide_synthetic"]["note"] = f"SYNTHETIC: real records, 300 real samples x {a.wide_copies} copies"
         from genoattn.ld import write_ld_blocks
         write_ld_blocks(f"{tmp}/p.zarr", f"{tmp}/p.ld.zarr")
         out["level6_all"] = level6(f"{tmp}/p.zarr", f"{tmp}/p.ld.zarr", a.individuals, a.threads)
@@ -110,7 +142,7 @@ def main():
 
     # extrapolation: conversion is linear in genotypes, level 6 linear in variants per individual
     N, V = 500_000, 1_000_000
-    gps = out["convert_phased_all"]["genotypes_per_s"]
+    gps = out["convert_wide_synthetic"]["genotypes_per_s"]  # per-genotype cost at biobank width
     spi = out["level6_all"]["us_per_individual_variant"] * 1e-6 * V
     out["extrapolation_500k_x_1m"] = {
         "conversion_core_hours": N * V / gps / 3600,

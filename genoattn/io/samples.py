@@ -96,7 +96,9 @@ def select_samples(config: dict, cohort: str) -> list[str]:
     if rows.empty:
         return in_vcf
     ids = list(rows["sample_id"])
-    dup = sorted({s for s in ids if ids.count(s) > 1}) if len(set(ids)) != len(ids) else []
+    from collections import Counter
+
+    dup = sorted(s for s, n in Counter(ids).items() if n > 1)
     vcf_set = set(in_vcf)
     absent = [s for s in ids if s not in vcf_set]
     msgs = []

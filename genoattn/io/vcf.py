@@ -201,14 +201,16 @@ def convert_vcf(vcf: str, out: str, samples: list[str] | None = None, *, filters
     if not samples:
         raise VcfError(f"VCF {vcf} has no samples (sites-only VCF); genoattn needs FORMAT/GT per sample. "
                        f"Fix: point {key}.vcf at a VCF with genotypes")
-    missing = [s for s in samples if s not in set(header_samples)]
+    header_set = set(header_samples)
+    missing = [s for s in samples if s not in header_set]
     if missing:
         raise VcfError(f"VCF {vcf}: sample(s) {', '.join(missing[:20])} are not in its header; fix the sample sheet")
     perm = None
     if samples != header_samples:
         # pysam writes a subset's columns in header order: reorder them to the requested order
         vf.subset_samples(samples)
-        sub_order = [s for s in header_samples if s in set(samples)]
+        wanted_set = set(samples)
+        sub_order = [s for s in header_samples if s in wanted_set]
         where = {s: i for i, s in enumerate(sub_order)}
         perm = np.array([where[s] for s in samples], dtype=np.int64)
         if np.array_equal(perm, np.arange(len(samples))):
