@@ -364,3 +364,17 @@ def test_direction_matches_pyg_on_a_directed_graph():
     torch.testing.assert_close(ours, theirs, rtol=1e-9, atol=1e-9)
     swapped = conv(x, torch.from_numpy(np.stack([dst, src]).astype(np.int64)), edge_attr=e)
     assert not torch.allclose(ours, swapped, atol=1e-6)
+
+
+def test_chunked_inference_edge_term_equals_training_path():
+    indptr, indices, feats, _ = real_subgraph("chrIII", 30)
+    n = len(indptr) - 1
+    module = reg.RegulatoryGAT(in_dim=12, n_edge_features=feats.shape[1], dim=32, heads=4, edge_dim=8).double()
+    args = (torch.randn(n, 12, dtype=torch.float64), torch.from_numpy(indptr), torch.from_numpy(indices),
+            torch.from_numpy(feats).double())
+    train = module(*args, backend="cpu")                       # grad enabled: [E, edge_dim] path
+    with torch.no_grad():
+        bias = module.edge_bias(args[3], chunk_edges=7)        # several chunks
+        torch.testing.assert_close(bias, module.edge_encoder(args[3]) @ module.gat.folded_edge_weight())
+        infer = module(*args, backend="cpu")
+    torch.testing.assert_close(infer, train.detach(), rtol=1e-10, atol=1e-10)

@@ -23,7 +23,8 @@ Layer (PyG ``GATConv`` semantics, ``add_self_loops=False``: the graph already ha
 ``α_ij = softmax_j LeakyReLU(<att_src,h_j> + <att_dst,h_i> + <att_edge, lin_edge e_ij>)``;
 ``out_i = concat_h Σ_j α_ij h_j + bias``. The edge term is folded to ``e_ij @ w_edge`` with
 ``w_edge[f, h] = Σ_d lin_edge.weight[h·D+d, f] · att_edge[h, d]`` so no ``[E, H, D]`` tensor is
-ever built (memory per edge: the edge features plus ``edge_dim`` floats). Then a residual
+ever built; in inference the edge encoder runs in chunks straight into the ``[E, H]`` logit term
+(memory per edge: the raw features plus ``H`` floats). Then a residual
 LayerNorm block with an MLP.
 
 Regulatory-element nodes (``nodes``, ``references.*.regulatory_elements`` BED): each element joins
@@ -109,6 +110,8 @@ def overlap_matrix(bin_start, bin_end, q_start, q_end, weight: str = "overlap", 
 
 
 # -- the module -----------------------------------------------------------------------------------
+EDGE_CHUNK = 1 << 18  # edges encoded at a time in inference (bounds the [chunk, edge_dim] temporaries)
+
 class GATEdgeConv(nn.Module):
     """GAT layer with edge features; parameters named as in ``torch_geometric.nn.GATConv`` (so its
     state dict loads into ``GATConv(in, out, heads, edge_dim=edge_dim, add_self_loops=False)``)."""
@@ -131,13 +134,21 @@ class GATEdgeConv(nn.Module):
         w = self.lin_edge.weight.view(H, D, -1)                    # [H, D, edge_dim]
         return torch.einsum("hdf,hd->fh", w, self.att_edge[0])
 
-    def forward(self, x, indptr, indices, edge_attr, backend: str | None = None):
+    def forward(self, x, indptr, indices, edge_attr=None, backend: str | None = None, edge_bias=None):
+        """``edge_attr`` [E, edge_dim] (encoded edge features), or ``edge_bias`` [E, H] = edge_attr @
+        folded_edge_weight() computed by the caller (inference in chunks: the [E, edge_dim] tensor
+        never exists whole)."""
         H, D = self.heads, self.out_per_head
         h = self.lin(x).view(-1, H, D)
         a_src = (h * self.att_src).sum(-1)
         a_dst = (h * self.att_dst).sum(-1)
-        out = kernels.graph_attention(h, a_src, a_dst, indptr, indices, edge_attr, self.folded_edge_weight(),
-                                      negative_slope=self.negative_slope, backend=backend)
+        if edge_bias is not None:
+            eye = torch.eye(H, dtype=edge_bias.dtype, device=edge_bias.device)
+            out = kernels.graph_attention(h, a_src, a_dst, indptr, indices, edge_bias, eye,
+                                          negative_slope=self.negative_slope, backend=backend)
+        else:
+            out = kernels.graph_attention(h, a_src, a_dst, indptr, indices, edge_attr, self.folded_edge_weight(),
+                                          negative_slope=self.negative_slope, backend=backend)
         return out.reshape(-1, H * D) + self.bias
 
 
@@ -185,9 +196,20 @@ class RegulatoryGAT(nn.Module):
     def forward(self, window_features, indptr, indices, edge_raw, gene_features=None, has_gene=None,
                 bin_features=None, backend: str | None = None):
         x = self.node_input(window_features, gene_features, has_gene, bin_features)
-        e = self.edge_encoder(edge_raw)
-        x = self.norm1(x + self.gat(x, indptr, indices, e, backend=backend))
+        if torch.is_grad_enabled():
+            g = self.gat(x, indptr, indices, self.edge_encoder(edge_raw), backend=backend)
+        else:
+            g = self.gat(x, indptr, indices, backend=backend, edge_bias=self.edge_bias(edge_raw))
+        x = self.norm1(x + g)
         return self.norm2(x + self.mlp(x))
+
+    def edge_bias(self, edge_raw, chunk_edges: int = EDGE_CHUNK):
+        """[E, H] attention-logit term of every edge, encoded ``chunk_edges`` edges at a time."""
+        w = self.gat.folded_edge_weight()
+        out = edge_raw.new_empty(edge_raw.shape[0], self.heads, dtype=w.dtype)
+        for s in range(0, edge_raw.shape[0], chunk_edges):
+            out[s:s + chunk_edges] = self.edge_encoder(edge_raw[s:s + chunk_edges]) @ w
+        return out
 
 
 # -- graph helpers --------------------------------------------------------------------------------
