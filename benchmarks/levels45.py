@@ -176,10 +176,13 @@ def case_level5(n_bins: int, threads: int, forward: bool) -> dict:
     return out
 
 
-def best_of(fn, repeat: int = 2) -> float:
+REPEAT = 2
+
+
+def best_of(fn, repeat: int | None = None) -> float:
     """Fastest of ``repeat`` runs (the machine is shared: the minimum is the least disturbed)."""
     times = []
-    for _ in range(repeat):
+    for _ in range(repeat or REPEAT):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
@@ -187,7 +190,8 @@ def best_of(fn, repeat: int = 2) -> float:
 
 
 def _child(args: list[str]) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--case", *args], capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run([sys.executable, __file__, "--repeat", str(REPEAT), "--case", *args], capture_output=True,
+                          text=True, cwd=ROOT)
     if proc.returncode:
         return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"rc {proc.returncode}",
                 "case": args}
@@ -201,9 +205,12 @@ def main(argv=None) -> None:
     ap.add_argument("--l4-density", type=float, default=0.023)
     ap.add_argument("--pyg-bins", type=int, default=4000, help="GATConv comparison size (it needs ~2.3 KB/edge)")
     ap.add_argument("--l5-bins", type=int, nargs="*", default=[25_000, 50_000])
+    ap.add_argument("--repeat", type=int, default=2, help="timings are the best of this many runs")
     ap.add_argument("--json", default=None)
     ap.add_argument("--case", nargs="*", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
+    global REPEAT
+    REPEAT = a.repeat
     if a.case:
         kind = a.case[0]
         if kind == "l4":
