@@ -492,3 +492,31 @@ def test_workflow_annotate_target(tmp_path):
     assert tuple(df.columns) == COLUMNS and df.contig.notna().all()
     assert (tmp_path / "results/yeast_R64/logs/annotation.log").exists()
     assert (tmp_path / "results/yeast_R64/benchmarks/annotation.tsv").exists()
+
+
+def test_ensembl_style_gff3_and_unstranded_rows(tmp_path):
+    """Synthetic GFF3 in Ensembl's layout (gene_id/transcript_id attributes, ### separators,
+    chromosome and biological_region rows), a gene row without strand (taken from its transcript),
+    a UCSC track line in a GTF."""
+    text = """##gff-version 3
+##sequence-region   I 1 230218
+I\tEnsembl\tchromosome\t1\t230218\t.\t.\t.\tID=chromosome:I;Alias=BK006935.2
+I\tSGD\tgene\t335\t649\t.\t.\t.\tID=gene:YAL069W;biotype=protein_coding;gene_id=YAL069W;logic_name=sgd
+I\tSGD\tmRNA\t335\t649\t.\t+\t.\tID=transcript:YAL069W_mRNA;Parent=gene:YAL069W;biotype=protein_coding;tag=Ensembl_canonical;transcript_id=YAL069W_mRNA
+I\tSGD\texon\t335\t649\t.\t+\t.\tParent=transcript:YAL069W_mRNA;Name=YAL069W_mRNA-E1;constitutive=1;exon_id=YAL069W_mRNA-E1;rank=1
+I\tSGD\tCDS\t335\t649\t.\t+\t0\tID=CDS:YAL069W;Parent=transcript:YAL069W_mRNA;protein_id=YAL069W
+###
+I\tEnsembl\tbiological_region\t700\t800\t.\t+\t.\tlogic_name=eponine
+"""
+    p = tmp_path / "ensembl.gff3"
+    p.write_text(text)
+    df, _ = parse_annotation(p, contig_map=ContigMap(["chrI"], {}, "auto"))
+    assert list(df.feature) == ["gene", "transcript", "exon", "CDS"]
+    assert (df.strand == "+").all() and (df.contig == "chrI").all() and (df.source_contig == "I").all()
+    assert (df.gene_id == "YAL069W").all() and df.transcript_id.iloc[1] == "YAL069W_mRNA"
+    assert list(df.tags) == ["", "Ensembl_canonical", "Ensembl_canonical", "Ensembl_canonical"]
+    assert df.start.iloc[0] == 334 and df.end.iloc[0] == 649
+    g = tmp_path / "ucsc.gtf"
+    g.write_text('track name=genes\n' + "\n".join(raw_lines(R64_GTF)[:8]) + "\n")
+    df, meta = parse_annotation(g)
+    assert meta["format"] == "gtf" and df.source_line.min() == 2

@@ -160,7 +160,7 @@ def detect_format(path: str | os.PathLike) -> str:
                 return "gff3" if version.startswith("3") else "gtf"
             if line.startswith("#gtf-version"):
                 return "gtf"
-            if line.startswith("#") or not line.strip():
+            if line.startswith(("#", "track ", "browser ")) or not line.strip():
                 continue
             first = (lineno, line.rstrip("\r\n"))
             break
@@ -325,6 +325,8 @@ def _parse_gtf(fh, path: Path, st: _Stats):
             continue
         cols = line.rstrip("\r\n").split("\t")
         if len(cols) != 9:
+            if line.startswith(("track ", "browser ")):  # UCSC header lines
+                continue
             cols = _split_columns(line, path, lineno)
         seqid, _src, ftype, s, e, _score, strand, phase, attr = cols
         try:
@@ -513,6 +515,8 @@ def _parse_gff3(fh, path: Path, st: _Stats):
             break  # FASTA section without the ##FASTA directive
         cols = line.rstrip("\r\n").split("\t")
         if len(cols) != 9:
+            if line.startswith(("track ", "browser ")):  # UCSC header lines
+                continue
             cols = _split_columns(line, path, lineno)
         seqid, _src, ftype, s, e, _score, strand, phase, attr = cols
         try:
