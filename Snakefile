@@ -10,9 +10,10 @@ include: "workflow/rules/level3.smk"
 include: "workflow/rules/hic.smk"
 include: "workflow/rules/level4.smk"
 include: "workflow/rules/level5.smk"
-include: "workflow/rules/report.smk"
 include: "workflow/rules/genotypes.smk"
 include: "workflow/rules/level6.smk"
+# after every level: the plots follow what the levels registered in TARGETS
+include: "workflow/rules/report.smk"
 
 
 # Every level's outputs (each rule file registers them in TARGETS). Per-level targets:

@@ -1,0 +1,354 @@
+"""Report figures, one per level (rules plot_<level> in workflow/rules/report.smk).
+
+Reads the stores only through their contracts (HELPERS.md, the level modules' docstrings) with
+xarray; a store whose variables are not the expected ones still gets a generic PCA figure rather
+than a failed report. Importable: ``plot(level, stores, out, hic=None)`` (used by the tests).
+"""
+
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("genoattn.plots")
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def _open(path):
+    import xarray as xr
+
+    return xr.open_zarr(path, consolidated=False)
+
+
+def _contig_of(path: str) -> str:
+    return Path(path).name.removesuffix(".zarr")
+
+
+def _pca(x: np.ndarray, k: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Scores [n, k] and explained-variance ratios [k] (float64, rows with NaN ignored upstream)."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] == 0:
+        return np.zeros((x.shape[0] if x.ndim else 0, k)), np.zeros(k)
+    x = x - x.mean(0, keepdims=True)
+    u, s, _ = np.linalg.svd(x, full_matrices=False)
+    k_eff = min(k, s.size)
+    scores = np.zeros((x.shape[0], k))
+    scores[:, :k_eff] = u[:, :k_eff] * s[:k_eff]
+    var = s**2
+    ratio = np.zeros(k)
+    if var.sum() > 0:
+        ratio[:k_eff] = var[:k_eff] / var.sum()
+    return scores, ratio
+
+
+def _embedding_vars(ds) -> list[str]:
+    """Float 2-D data variables (sequence dim, feature dim), 'embedding' names first."""
+    names = [n for n, v in ds.data_vars.items() if v.ndim == 2 and np.issubdtype(v.dtype, np.floating)]
+    names.sort(key=lambda n: (0 if "embedding" in n else 1, -ds[n].shape[0]))
+    return names
+
+
+def _figure(ncols: int, width: float = 6.0, height: float = 4.5):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
+    return fig, axes[0]
+
+
+def _cmap(name: str):
+    import matplotlib
+
+    cmap = matplotlib.colormaps[name].copy()
+    cmap.set_bad("0.7")
+    return cmap
+
+
+def _save(fig, out: str) -> None:
+    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+    tmp = f"{out}.tmp-{os.getpid()}.png"
+    fig.tight_layout()
+    fig.savefig(tmp, dpi=110)
+    os.replace(tmp, out)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def _empty(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
+    ax.set_axis_off()
+
+
+# -- level 1 ------------------------------------------------------------------------------------
+def plot_level1(stores: list[str], out: str) -> None:
+    """PC1 of window embeddings along each contig (one row per contig)."""
+    per = []
+    for p in stores:
+        ds = _open(p)
+        emb = np.asarray(ds["window_embedding"].values, dtype=np.float64)
+        start = np.asarray(ds["window_start"].values)
+        skipped = np.asarray(ds["window_skipped"].values, dtype=bool) if "window_skipped" in ds else np.zeros(len(start), bool)
+        per.append((_contig_of(p), start, emb, skipped))
+    fig, (ax, ax2) = _figure(2)
+    rows = [e[~s] for _, _, e, s in per if (~s).any()]
+    if not rows:
+        _empty(ax, "no windows")
+        _empty(ax2, "")
+        _save(fig, out)
+        return
+    allx = np.concatenate(rows)
+    mean = allx.mean(0)
+    _, _, vt = np.linalg.svd(allx - mean, full_matrices=False)
+    _, ratio = _pca(allx, k=min(10, allx.shape[1]))
+    pc1 = vt[0]
+    vmax = max(float(np.abs((allx - mean) @ pc1).max()), 1e-12)
+    cmap = _cmap("coolwarm")
+    for i, (name, start, emb, skipped) in enumerate(per):
+        score = (emb - mean) @ pc1
+        score = np.ma.masked_array(score, mask=skipped)  # all-N windows: grey (cmap "bad")
+        end = (start[-1] + (start[1] - start[0] if len(start) > 1 else 1)) / 1e6 if len(start) else 0
+        ax.imshow(score[None, :], extent=(0, end, i + 0.4, i - 0.4), aspect="auto", cmap=cmap,
+                  vmin=-vmax, vmax=vmax, interpolation="nearest")
+    ax.set_ylim(len(per) - 0.5, -0.5)
+    ax.set_xlim(0, max((s[-1] for _, s, _, _ in per if len(s)), default=1) / 1e6 * 1.02)
+    ax.set_yticks(range(len(per)), [n for n, *_ in per])
+    ax.set_xlabel("position (Mbp)")
+    ax.set_title("level 1: PC1 of window embeddings")
+    ax2.bar(np.arange(1, len(ratio) + 1), ratio)
+    ax2.set_xlabel("principal component")
+    ax2.set_ylabel("fraction of variance")
+    ax2.set_title(f"{allx.shape[0]} windows, dim {allx.shape[1]}")
+    _save(fig, out)
+
+
+# -- generic (levels 2, 3, 6; fallback of the others) ---------------------------------------------
+def plot_generic(stores: list[str], out: str, title: str) -> None:
+    """First two PCs of the main embedding variable of each store, coloured by store."""
+    fig, (ax,) = _figure(1, width=7.0)
+    chunks, labels = [], []
+    for p in stores:
+        ds = _open(p)
+        names = _embedding_vars(ds)
+        if not names:
+            continue
+        x = np.asarray(ds[names[0]].values, dtype=np.float64)
+        x = x[np.isfinite(x).all(1)]
+        if len(x):
+            chunks.append(x)
+            labels.append((_contig_of(p), names[0], len(x)))
+    if not chunks:
+        _empty(ax, "no embeddings in the stores")
+        _save(fig, out)
+        return
+    allx = np.concatenate(chunks)
+    scores, ratio = _pca(allx)
+    offset = 0
+    for (name, var, n), _ in zip(labels, chunks):
+        ax.scatter(scores[offset:offset + n, 0], scores[offset:offset + n, 1], s=6, alpha=0.6,
+                   label=f"{name} ({n})" if len(labels) <= 20 else None)
+        offset += n
+    ax.set_xlabel(f"PC1 ({ratio[0]:.0%})")
+    ax.set_ylabel(f"PC2 ({ratio[1]:.0%})")
+    ax.set_title(f"{title}: {labels[0][1]} [{allx.shape[0]} x {allx.shape[1]}]")
+    if len(labels) <= 20:
+        ax.legend(fontsize=7, markerscale=2, ncol=2)
+    _save(fig, out)
+
+
+def _longest(stores: list[str]) -> str:
+    sizes = []
+    for p in stores:
+        ds = _open(p)
+        sizes.append(int(ds.sizes.get("bin", 0)))
+    return stores[int(np.argmax(sizes))]
+
+
+# -- Hi-C ---------------------------------------------------------------------------------------
+def plot_hic(stores: list[str], out: str, hic: str | None = None) -> None:
+    """Contact map (cooler) beside the graph edges, and insulation with TAD boundaries."""
+    fig, (ax, ax2) = _figure(2)
+    path = _longest(stores)
+    ds = _open(path)
+    contig = _contig_of(path)
+    n = int(ds.sizes["bin"])
+    indptr = np.asarray(ds["indptr"].values)
+    indices = np.asarray(ds["indices"].values)
+    dst = np.repeat(np.arange(n), np.diff(indptr))
+    mat = np.full((n, n), np.nan)
+    cooler_chrom = ds.attrs.get("cooler_chrom") or contig
+    uri = (ds.attrs.get("cooler") or {}).get("uri") or hic
+    if uri:
+        try:
+            import cooler
+
+            clr = cooler.Cooler(uri)
+            balance = ds.attrs.get("balance", "weight")
+            m = clr.matrix(balance=balance if balance in clr.bins().columns else False).fetch(cooler_chrom)
+            k = min(n, m.shape[0])
+            mat[:k, :k] = m[:k, :k]
+        except Exception as exc:  # the figure still shows the graph
+            log.warning("could not read the contact map from %s: %s", uri, exc)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logm = np.log10(mat)
+    logm[~np.isfinite(logm)] = np.nan
+    lower = np.tril(np.ones((n, n), bool))
+    img = np.where(lower, logm, np.nan)
+    im = ax.imshow(img, cmap="YlOrRd", interpolation="nearest")
+    fig.colorbar(im, ax=ax, shrink=0.7, label="log10 balanced contacts")
+    upper = dst < indices
+    ax.scatter(indices[upper], dst[upper], s=max(0.5, 40.0 / max(n, 1)), c="tab:blue", marker="s",
+               linewidths=0, label=f"graph edges ({len(indices)})")
+    ax.set_title(f"{contig}: Hi-C map (lower) and graph edges (upper)")
+    ax.set_xlabel("bin")
+    ax.set_ylabel("bin")
+    ax.legend(loc="lower left", fontsize=7)
+    start = np.asarray(ds["start"].values) / 1e6
+    if "insulation" in ds:
+        ins = np.asarray(ds["insulation"].values, dtype=np.float64)
+        ax2.plot(start, ins, lw=1, color="k", label="insulation")
+    if "boundary" in ds:
+        b = np.asarray(ds["boundary"].values, dtype=bool)
+        for x in start[b]:
+            ax2.axvline(x, color="tab:red", lw=0.8, alpha=0.7)
+        ax2.plot([], [], color="tab:red", label=f"TAD boundaries ({int(b.sum())})")
+    if "masked" in ds:
+        msk = np.asarray(ds["masked"].values, dtype=bool)
+        step = float(start[1] - start[0]) if len(start) > 1 else 0.01
+        for x in start[msk]:
+            ax2.axvspan(x, x + step, color="0.85", lw=0)
+    ax2.set_xlabel("position (Mbp)")
+    ax2.set_title(f"{contig}: insulation and boundaries")
+    ax2.legend(fontsize=7)
+    _save(fig, out)
+
+
+# -- level 4 ------------------------------------------------------------------------------------
+def _cosine(x: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    y = np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
+    return y @ y.T
+
+
+def plot_level4(stores: list[str], out: str) -> None:
+    fig, (ax, ax2) = _figure(2)
+    path = _longest(stores)
+    ds = _open(path)
+    emb = np.asarray(ds["embedding"].values, dtype=np.float64)
+    masked = np.asarray(ds["masked"].values, dtype=bool) if "masked" in ds else np.zeros(len(emb), bool)
+    sim = _cosine(emb)
+    sim[masked, :] = np.nan
+    sim[:, masked] = np.nan
+    im = ax.imshow(sim, cmap="viridis", interpolation="nearest")
+    fig.colorbar(im, ax=ax, shrink=0.7, label="cosine similarity")
+    ax.set_title(f"{_contig_of(path)}: level-4 bin similarity")
+    ax.set_xlabel("bin")
+    ax.set_ylabel("bin")
+    rows = []
+    for p in stores:
+        d = _open(p)
+        e = np.asarray(d["embedding"].values, dtype=np.float64)
+        m = np.asarray(d["masked"].values, dtype=bool) if "masked" in d else np.zeros(len(e), bool)
+        rows.append((_contig_of(p), np.asarray(d["start"].values), e, m))
+    allx = np.concatenate([e[~m] for _, _, e, m in rows if (~m).any()] or [np.zeros((1, emb.shape[1]))])
+    mean = allx.mean(0)
+    _, _, vt = np.linalg.svd(allx - mean, full_matrices=False)
+    for i, (name, start, e, m) in enumerate(rows):
+        score = (e - mean) @ vt[0]
+        score[m] = np.nan
+        ax2.scatter(start / 1e6, np.full(len(start), i), c=score, cmap="coolwarm", s=6, marker="s",
+                    linewidths=0)
+    ax2.set_yticks(range(len(rows)), [r[0] for r in rows])
+    ax2.invert_yaxis()
+    ax2.set_xlabel("position (Mbp)")
+    ax2.set_title("level 4: PC1 of bin embeddings")
+    _save(fig, out)
+
+
+# -- level 5 ------------------------------------------------------------------------------------
+def plot_level5(stores: list[str], out: str) -> None:
+    fig, (ax, ax2) = _figure(2)
+    path = stores[0]
+    ds = _open(path)
+    chrom = np.asarray(ds["chrom"].values).astype(str) if "chrom" in ds else None
+    layout = Path(path).with_name("level5_layout.npz")
+    if layout.exists():
+        with np.load(layout, allow_pickle=False) as z:
+            indptr, indices, bs = z["indptr"], z["indices"], int(z["block_size"])
+        nb = len(indptr) - 1
+        q = np.repeat(np.arange(nb), np.diff(indptr))
+        ax.scatter(indices, q, s=max(0.2, 200.0 / max(nb, 1)), marker="s", linewidths=0, c="k")
+        ax.set_xlim(-0.5, nb - 0.5)
+        ax.set_ylim(nb - 0.5, -0.5)
+        ax.set_title(f"level 5 attention pattern: {len(indices)} of {nb * nb} blocks "
+                     f"({len(indices) / max(nb * nb, 1):.1%}), block {bs} bins")
+        ax.set_xlabel("key block")
+        ax.set_ylabel("query block")
+    else:
+        _empty(ax, "no cached layout (level5_layout.npz)")
+    emb = np.asarray(ds["embedding"].values, dtype=np.float64)
+    masked = np.asarray(ds["masked"].values, dtype=bool) if "masked" in ds else np.zeros(len(emb), bool)
+    scores, ratio = _pca(emb[~masked]) if (~masked).any() else (np.zeros((0, 2)), np.zeros(2))
+    pc1 = np.full(len(emb), np.nan)
+    pc1[~masked] = scores[:, 0]
+    ax2.plot(np.arange(len(emb)), pc1, lw=0.6, color="k")
+    if chrom is not None and len(chrom):
+        ends = np.flatnonzero(chrom[1:] != chrom[:-1]) + 1
+        for e in ends:
+            ax2.axvline(e, color="tab:red", lw=0.5, alpha=0.6)
+    ax2.set_xlabel("genome-wide bin")
+    ax2.set_ylabel(f"PC1 ({ratio[0]:.0%})")
+    ax2.set_title(f"level 5 embeddings ({len(emb)} bins; lines: contig ends)")
+    _save(fig, out)
+
+
+# -- level 6 ------------------------------------------------------------------------------------
+def plot_level6(stores: list[str], out: str) -> None:
+    """Per-sample embeddings (dim 'sample') on their first two PCs."""
+    ds = _open(stores[0])
+    names = [n for n in _embedding_vars(ds) if "sample" in ds[n].dims]
+    if not names:
+        plot_generic(stores, out, "level 6")
+        return
+    x = np.asarray(ds[names[0]].values, dtype=np.float64)
+    if ds[names[0]].dims[0] != "sample":
+        x = x.T
+    scores, ratio = _pca(x)
+    fig, (ax,) = _figure(1, width=6.5)
+    ax.scatter(scores[:, 0], scores[:, 1], s=10)
+    ax.set_xlabel(f"PC1 ({ratio[0]:.0%})")
+    ax.set_ylabel(f"PC2 ({ratio[1]:.0%})")
+    ax.set_title(f"level 6: {names[0]} of {x.shape[0]} samples")
+    _save(fig, out)
+
+
+def plot(level: str, stores: list[str], out: str, hic: str | None = None) -> None:
+    stores = [str(s) for s in stores]
+    if not stores:
+        fig, (ax,) = _figure(1)
+        _empty(ax, f"{level}: no stores")
+        _save(fig, out)
+        return
+    specific = {"level1": plot_level1, "level4": plot_level4, "level5": plot_level5, "level6": plot_level6}
+    try:
+        if level == "hic":
+            plot_hic(stores, out, hic=hic)
+        elif level in specific:
+            specific[level](stores, out)
+        else:
+            plot_generic(stores, out, level.replace("level", "level "))
+    except KeyError as exc:  # a store without the expected variable: fall back, say so
+        log.warning("%s: expected variable missing (%s); generic PCA figure instead", level, exc)
+        plot_generic(stores, out, level)
+
+
+if "snakemake" in globals():
+    from genoattn.runtime import setup_logging
+
+    smk = globals()["snakemake"]
+    setup_logging(smk.log[0] if len(smk.log) else None)
+    plot(smk.params.level, list(smk.input.stores), smk.output[0], hic=smk.params.extra.get("hic"))
