@@ -29,7 +29,7 @@ from genoattn.kernels.reference import NEG
 BLOCK_Q = 128
 CHUNK_BYTES = 64 << 20  # budget for one chunk's gathered keys/values + scores
 LG_BLOCK_Q = 64
-GRAPH_CHUNK_EDGES = 16384
+GRAPH_CHUNK_EDGES = 8192
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -288,6 +288,13 @@ def _chunks(indptr_list: list[int], chunk_edges: int):
         n0 = n1
 
 
+def _edge_logits(a_src, a_dst, ebias, src, dl, n0, n1, e0, e1, cdt):
+    z = a_src.index_select(0, src).to(cdt) + a_dst[n0:n1].to(cdt).index_select(0, dl)
+    if ebias is not None:
+        z = z + ebias[e0:e1].to(cdt)
+    return z
+
+
 class _GraphAttention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h, a_src, a_dst, ebias, indptr, indices, slope, chunk_edges):
@@ -297,25 +304,28 @@ class _GraphAttention(torch.autograd.Function):
         lse = torch.full((N, H), -NEG, dtype=cdt, device=h.device)  # +large: no in-edge
         ip = indptr.tolist()
         deg = indptr[1:] - indptr[:-1]
+        hf = h.reshape(N, H * D)
+        outf = out.view(N, H * D)
         for n0, n1 in _chunks(ip, chunk_edges):
             e0, e1 = ip[n0], ip[n1]
             if e1 == e0:
                 continue
             src = indices[e0:e1]
-            dl = torch.repeat_interleave(torch.arange(n1 - n0, device=h.device), deg[n0:n1])
-            z = a_src[src].to(cdt) + a_dst[n0:n1].to(cdt)[dl]
-            if ebias is not None:
-                z = z + ebias[e0:e1].to(cdt)
+            cnt = deg[n0:n1]
+            dl = torch.repeat_interleave(torch.arange(n1 - n0, device=h.device), cnt)
+            z = _edge_logits(a_src, a_dst, ebias, src, dl, n0, n1, e0, e1, cdt)
             z = F.leaky_relu(z, slope)
-            m = torch.full((n1 - n0, H), NEG, dtype=cdt, device=h.device)
-            m = m.scatter_reduce(0, dl[:, None].expand(-1, H), z, "amax", include_self=True)
-            p = torch.exp(z - m[dl])
+            m = torch.segment_reduce(z, "max", lengths=cnt, unsafe=True)  # rows without edges: -inf
+            p = torch.exp(z - m.index_select(0, dl))
             s = torch.zeros(n1 - n0, H, dtype=cdt, device=h.device).index_add_(0, dl, p)
-            acc = torch.zeros(n1 - n0, H, D, dtype=cdt, device=h.device)
-            acc.index_add_(0, dl, h[src].to(cdt) * p[..., None])
             has = s > 0
-            out[n0:n1] = acc / torch.where(has, s, 1.0)[..., None]
-            lse[n0:n1] = torch.where(has, m + torch.log(torch.where(has, s, 1.0)), -NEG)
+            s_safe = torch.where(has, s, 1.0)
+            p = p / s_safe.index_select(0, dl)
+            msg = hf.index_select(0, src).to(cdt).view(-1, H, D)
+            msg.mul_(p[..., None])
+            outf[n0:n1].index_add_(0, dl, msg.view(-1, H * D))
+            del msg
+            lse[n0:n1] = torch.where(has, m + torch.log(s_safe), -NEG)
         out = out.to(h.dtype)
         ctx.save_for_backward(h, a_src, a_dst, ebias if ebias is not None else torch.empty(0), indptr, indices,
                               out, lse)
@@ -327,6 +337,7 @@ class _GraphAttention(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dout):
         h, a_src, a_dst, ebias, indptr, indices, out, lse = ctx.saved_tensors
+        ebias = ebias if ctx.has_ebias else None
         slope = ctx.slope
         N, H, D = h.shape
         cdt = lse.dtype
@@ -338,28 +349,31 @@ class _GraphAttention(torch.autograd.Function):
         deb = torch.zeros(indices.numel(), H, dtype=cdt, device=h.device) if ctx.has_ebias else None
         ip = indptr.tolist()
         deg = indptr[1:] - indptr[:-1]
+        hf = h.reshape(N, H * D)
+        dof = dout.reshape(N, H * D)
+        dhf = dh.view(N, H * D)
         for n0, n1 in _chunks(ip, ctx.chunk_edges):
             e0, e1 = ip[n0], ip[n1]
             if e1 == e0:
                 continue
             src = indices[e0:e1]
             dl = torch.repeat_interleave(torch.arange(n1 - n0, device=h.device), deg[n0:n1])
-            z = a_src[src].to(cdt) + a_dst[n0:n1].to(cdt)[dl]
-            if ctx.has_ebias:
-                z = z + ebias[e0:e1].to(cdt)
+            z = _edge_logits(a_src, a_dst, ebias, src, dl, n0, n1, e0, e1, cdt)
             zl = F.leaky_relu(z, slope)
-            p = torch.exp(zl - lse[n0:n1][dl])
-            do_e = dout[n0:n1][dl]  # [Ec, H, D] (one chunk)
-            dp = (do_e * h[src].to(cdt)).sum(-1)
-            ds = p * (dp - delta[n0:n1][dl])
-            dz = ds * torch.where(z > 0, 1.0, slope).to(cdt)
+            p = torch.exp(zl - lse[n0:n1].index_select(0, dl))
+            do_e = dof[n0:n1].index_select(0, dl).view(-1, H, D)  # [Ec, H, D] (one chunk)
+            hs = hf.index_select(0, src).to(cdt).view(-1, H, D)
+            dp = hs.mul_(do_e).sum(-1)
+            del hs
+            ds = p * (dp - delta[n0:n1].index_select(0, dl))
+            dz = torch.where(z > 0, ds, ds * slope)
             da_dst[n0:n1].index_add_(0, dl, dz)
             da_src.index_add_(0, src, dz)
             if deb is not None:
                 deb[e0:e1] = dz
-            dh.index_add_(0, src, do_e * p[..., None])
+            dhf.index_add_(0, src, do_e.mul_(p[..., None]).view(-1, H * D))
         return (dh.to(h.dtype), da_src.to(a_src.dtype), da_dst.to(a_dst.dtype),
-                None if deb is None else deb.to(ebias.dtype), None, None, None, None)
+                None if deb is None else deb.to(h.dtype), None, None, None, None)
 
 
 def graph_attention(h, a_src, a_dst, indptr, indices, edge_attr=None, w_edge=None, negative_slope=0.2,
