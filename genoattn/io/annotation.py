@@ -776,6 +776,7 @@ def _rows(genes: Mapping, fmt: str, merge_stop: bool, st: _Stats) -> list[tuple]
             append(("gene", g.seqid, g.start, g.end, gstrand, -1, gid, gname, gbio, None, None, gtags, g.line,
                     g.start, -1, 0))
         for t, strand, seqid, exons, cds in finished:
+            t.leaves = None
             if strand is None:
                 st.dropped_unstranded += 1 + len(exons) + len(cds)
                 continue
@@ -795,6 +796,75 @@ def _rows(genes: Mapping, fmt: str, merge_stop: bool, st: _Stats) -> list[tuple]
 
 # ---------------------------------------------------------------------------------------------
 # public API
+def _table(rows: list[tuple], path: Path, st: _Stats, contig_map, contig_lengths):
+    """Rows -> the sorted DataFrame (column arrays, one lexsort, one Arrow conversion: few copies)."""
+    import pyarrow as pa
+
+    (feature, source_contig, start, end, strand, phase, gene_id, gene_name, gene_biotype, transcript_id,
+     transcript_biotype, tags, source_line, gstart, tstart, rank) = zip(*rows)
+    rows.clear()
+
+    def obj(values):
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out
+
+    src_codes, sources = pd.factorize(obj(source_contig))
+    sources = [str(x) for x in sources]
+    mapping = {s_: (contig_map.map(s_) if contig_map is not None else s_) for s_ in sources}
+    if contig_lengths is not None:
+        for s_, (e_, lineno) in st.max_end.items():
+            ref = contig_map.map(s_) if contig_map is not None else s_
+            if ref is not None and ref in contig_lengths and e_ > contig_lengths[ref]:
+                raise _err(path, lineno, _read_line(path, lineno),
+                           f"end {e_:,} is beyond the length of contig {ref!r} ({contig_lengths[ref]:,} bp)"
+                           + (f" (named {s_!r} in the annotation)" if s_ != ref else ""),
+                           "use the annotation of the same assembly as the reference FASTA, or fix "
+                           "contig_aliases if this contig was mapped to the wrong reference contig")
+    ref_order = {}
+    if contig_map is not None:
+        ref_order = {n: i for i, n in enumerate(contig_map.reference)}
+    elif contig_lengths is not None:
+        ref_order = {n: i for i, n in enumerate(contig_lengths)}
+    ranks = np.array([ref_order.get(mapping[s_], len(ref_order) + i) if mapping[s_] is not None
+                      else len(ref_order) + i for i, s_ in enumerate(sources)], dtype=np.int64)
+    per_source = np.bincount(src_codes, minlength=len(sources))
+    unmapped = {s_: int(per_source[i]) for i, s_ in enumerate(sources) if mapping[s_] is None}
+
+    feature = obj(feature)
+    start = np.asarray(start, dtype=np.int64)
+    gene_id = obj(gene_id)
+    transcript_id = obj(transcript_id)
+    gid_codes, _ = pd.factorize(gene_id, sort=True)
+    tid_codes, _ = pd.factorize(transcript_id, sort=True)  # None -> -1: gene rows first
+    # order: contig, gene (start, id), transcript (start, id), gene < transcript < exon/CDS, start, exon < CDS
+    order = np.lexsort((feature == "CDS", start, np.asarray(rank, dtype=np.int8), tid_codes,
+                        np.asarray(tstart, dtype=np.int64), gid_codes, np.asarray(gstart, dtype=np.int64),
+                        ranks[src_codes]))
+    del gid_codes, tid_codes
+    contigs = obj([mapping[s_] for s_ in sources])
+    s_ = pa.string()
+    columns = {
+        "feature": pa.array(feature[order], s_),
+        "contig": pa.array(contigs[src_codes[order]], s_),
+        "source_contig": pa.array(obj(sources)[src_codes[order]], s_),
+        "start": pa.array(start[order], pa.int64()),
+        "end": pa.array(np.asarray(end, dtype=np.int64)[order], pa.int64()),
+        "strand": pa.array(obj(strand)[order], s_),
+        "phase": pa.array(np.asarray(phase, dtype=np.int8)[order], pa.int8()),
+        "gene_id": pa.array(gene_id[order], s_),
+        "gene_name": pa.array(obj(gene_name)[order], s_),
+        "gene_biotype": pa.array(obj(gene_biotype)[order], s_),
+        "transcript_id": pa.array(transcript_id[order], s_),
+        "transcript_biotype": pa.array(obj(transcript_biotype)[order], s_),
+        "tags": pa.array(obj(tags)[order], s_),
+        "source_line": pa.array(np.asarray(source_line, dtype=np.int64)[order], pa.int64()),
+    }
+    table = pa.Table.from_pydict(columns, schema=_arrow_schema())
+    del columns
+    return table.to_pandas(), mapping, unmapped
+
+
 def parse_annotation(path: str | os.PathLike, fmt: str | None = None, contig_map=None,
                      contig_lengths: Mapping[str, int] | None = None, merge_stop_codons: bool = True,
                      source_name: str | None = None) -> tuple[pd.DataFrame, dict]:
@@ -818,49 +888,13 @@ def parse_annotation(path: str | os.PathLike, fmt: str | None = None, contig_map
             raise AnnotationError(f"{path}: cannot be read to the end ({exc}). Fix: the file is truncated or "
                                   f"corrupt; download it again and check its checksum") from None
     rows = _rows(genes, fmt, merge_stop_codons, st)
+    del genes  # the parse model goes before the DataFrame is built (peak memory)
     if not rows:
         raise AnnotationError(f"{path}: no gene, transcript, exon or CDS features found ({fmt}). Fix: check that "
                               f"this is the gene annotation of the reference (types gene/mRNA/transcript/exon/CDS)")
-    cols = ("feature", "source_contig", "start", "end", "strand", "phase", "gene_id", "gene_name", "gene_biotype",
-            "transcript_id", "transcript_biotype", "tags", "source_line", "_gstart", "_tstart", "_rank")
-    df = pd.DataFrame.from_records(rows, columns=cols)
+    df, mapping, unmapped = _table(rows, path, st, contig_map, contig_lengths)
     del rows
-
-    # contigs
-    sources = list(dict.fromkeys(df["source_contig"]))
-    mapping = {s: (contig_map.map(s) if contig_map is not None else s) for s in sources}
-    if contig_lengths is not None:
-        for s in st.max_end:
-            ref = contig_map.map(s) if contig_map is not None else s
-            if ref is None or ref not in contig_lengths:
-                continue
-            end, lineno = st.max_end[s]
-            if end > contig_lengths[ref]:
-                raise _err(path, lineno, _read_line(path, lineno),
-                           f"end {end:,} is beyond the length of contig {ref!r} ({contig_lengths[ref]:,} bp)"
-                           + (f" (named {s!r} in the annotation)" if s != ref else ""),
-                           "use the annotation of the same assembly as the reference FASTA, or fix "
-                           "contig_aliases if this contig was mapped to the wrong reference contig")
-    order = {}
-    if contig_map is not None:
-        order = {n: i for i, n in enumerate(contig_map.reference)}
-    elif contig_lengths is not None:
-        order = {n: i for i, n in enumerate(contig_lengths)}
-    src_codes = df["source_contig"].map({s: i for i, s in enumerate(sources)})
-    ref_rank = np.array([order.get(mapping[s], len(order) + i) if mapping[s] is not None else len(order) + i
-                         for i, s in enumerate(sources)], dtype=np.int64)
-    df["contig"] = df["source_contig"].map(mapping)
-    df["_crank"] = ref_rank[src_codes.to_numpy()]
-    unmapped_counts = df.loc[df["contig"].isna(), "source_contig"].value_counts()
-    unmapped = {str(k): int(v) for k, v in unmapped_counts.items()}
-
-    # order: contig, gene, transcript, feature, start
-    df["_tid"] = df["transcript_id"].fillna("")
-    df["_frank"] = (df["feature"] == "CDS").astype(np.int8)  # an exon before the CDS it holds
-    df = df.sort_values(["_crank", "_gstart", "gene_id", "_tstart", "_tid", "_rank", "start", "_frank"],
-                        kind="stable", ignore_index=True)
-    df = df[list(COLUMNS)]
-    df = _normalize_dtypes(df)
+    sources = list(mapping)
 
     counts = {f: int(n) for f, n in df["feature"].value_counts().items()}
     meta = {
@@ -884,15 +918,6 @@ def parse_annotation(path: str | os.PathLike, fmt: str | None = None, contig_map
         },
     }
     return df, meta
-
-
-def _normalize_dtypes(df: pd.DataFrame) -> pd.DataFrame:
-    """The dtypes :func:`read_annotation` gives (through the same Arrow schema), so a parsed table and
-    a read one compare equal whatever the pandas version's default string dtype."""
-    import pyarrow as pa
-
-    df = df.astype({"start": np.int64, "end": np.int64, "phase": np.int8, "source_line": np.int64})
-    return pa.Table.from_pandas(df, schema=_arrow_schema(), preserve_index=False).to_pandas()
 
 
 def _sha256(path: Path) -> str:
