@@ -88,6 +88,12 @@ def valid_pairs_by_distance(valid: np.ndarray) -> np.ndarray:
     return np.rint(ac).astype(np.int64)
 
 
+def _sorted_unique(a: np.ndarray) -> np.ndarray:
+    """np.unique for int64 keys by sorting (numpy's hash-based unique is slow on 10^7 keys)."""
+    a = np.sort(a)
+    return a[np.r_[True, a[1:] != a[:-1]]] if len(a) else a
+
+
 class TopK:
     """Exact top-k (by score) of a stream, memory O(k + one chunk)."""
 
@@ -117,7 +123,11 @@ class TopK:
         if len(keys) > self.k:
             if final:
                 # exact and independent of chunking: ties at the k-th score broken by key (smaller first)
-                order = np.lexsort((keys, -scores))[: self.k]
+                kth = np.partition(scores, len(scores) - self.k)[len(scores) - self.k]
+                above = np.flatnonzero(scores > kth)
+                ties = np.flatnonzero(scores == kth)
+                ties = ties[np.argsort(keys[ties], kind="stable")][: self.k - len(above)]
+                order = np.concatenate([above, ties])
             else:
                 # O(n): keep everything scoring at least the k-th largest (ties kept for the final pass)
                 kth = np.partition(scores, len(scores) - self.k)[len(scores) - self.k]
@@ -203,12 +213,15 @@ def build_graph(clr, lo: int, n_cooler: int, weights: np.ndarray, resolution: in
     li, lj = np.divmod(local_pairs, n)
     local_pairs = local_pairs[valid[li] & valid[lj]]
     self_keys = idx * n + idx
-    und = np.unique(np.concatenate([top_keys, local_pairs, self_keys]))
+    und = _sorted_unique(np.concatenate([top_keys, local_pairs, self_keys]))
     # observed balanced value of each edge: from the top buffer or the local pixels, else 0
     known_k = np.concatenate([top_keys, loc_keys])
     known_v = np.concatenate([top_vals, loc_vals])
-    known_k, first = np.unique(known_k, return_index=True)
-    known_v = known_v[first]
+    o = np.argsort(known_k)  # a key seen twice is the same pixel: same value
+    known_k, known_v = known_k[o], known_v[o]
+    del o
+    first = np.r_[True, known_k[1:] != known_k[:-1]] if len(known_k) else np.zeros(0, bool)
+    known_k, known_v = known_k[first], known_v[first]
     pos = np.searchsorted(known_k, und)
     pos_c = np.minimum(pos, max(len(known_k) - 1, 0))
     has = (len(known_k) > 0) & (known_k[pos_c] == und) if len(known_k) else np.zeros(len(und), bool)
@@ -217,7 +230,10 @@ def build_graph(clr, lo: int, n_cooler: int, weights: np.ndarray, resolution: in
     ud = uj - ui
     is_self = ud == 0
     is_masked = is_self & ~valid[ui]
-    is_top = np.isin(und, top_keys, assume_unique=False)
+    top_sorted = np.sort(top_keys)
+    tp = np.minimum(np.searchsorted(top_sorted, und), max(len(top_sorted) - 1, 0))
+    is_top = (top_sorted[tp] == und) if len(top_sorted) else np.zeros(len(und), bool)
+    del top_sorted, tp
     is_local = (ud >= 1) & (ud <= dloc)
     exp_e = expected[ud]
     feats = np.zeros((len(und), len(EDGE_FEATURE_NAMES)), np.float32)
@@ -233,14 +249,21 @@ def build_graph(clr, lo: int, n_cooler: int, weights: np.ndarray, resolution: in
         raise FloatingPointError("non-finite edge feature")
 
     # -- symmetric CSR by destination ------------------------------------------------------------------
-    offd = ~is_self
+    # (scipy's COO -> CSR is a counting sort in C; the values carry the undirected edge id + 1)
+    import scipy.sparse as sp
+    offd = np.flatnonzero(~is_self)
+    m = len(und)
+    ids = np.concatenate([np.arange(1, m + 1, dtype=np.int64), offd + 1])
     dst = np.concatenate([ui, uj[offd]])
     src = np.concatenate([uj, ui[offd]])
-    ef = np.concatenate([feats, feats[offd]])
-    order = np.argsort(dst * n + src, kind="stable")
-    dst, src, ef = dst[order], src[order], ef[order]
-    indptr = np.zeros(n + 1, np.int64)
-    np.cumsum(np.bincount(dst, minlength=n), out=indptr[1:])
+    del ui, uj
+    csr = sp.csr_matrix((ids, (dst, src)), shape=(n, n))
+    del ids, dst, src
+    csr.sort_indices()
+    indptr = csr.indptr.astype(np.int64)
+    src = csr.indices.astype(np.int64)
+    ef = feats[csr.data - 1]
+    del csr, feats
     t3 = time.time()
 
     # -- insulation / boundaries -----------------------------------------------------------------------
