@@ -232,7 +232,9 @@ def build_transcripts(annotation: pd.DataFrame, on_error: str = "skip", select: 
     """Build, check and select transcripts.
 
     ``contigs``: restrict to these reference contigs (a transcript with no row on them is not
-    built, nor counted). ``select``: 'canonical', 'longest' or 'all' (levels.annotation.transcripts).
+    built, nor counted), except that transcripts on no reference contig at all are always
+    checked, so each per-contig job counts them as ``missing_contig`` (and stops on them when
+    ``on_error='error'``). ``select``: 'canonical', 'longest' or 'all' (levels.annotation.transcripts).
     """
     if on_error not in ("skip", "error"):
         raise ValueError(f"levels.annotation.on_error={on_error!r}; allowed: skip, error")
@@ -241,8 +243,12 @@ def build_transcripts(annotation: pd.DataFrame, on_error: str = "skip", select: 
     ann = annotation
     feats = ann[ann["feature"].isin(["exon", "CDS"]).to_numpy() & ann["transcript_id"].notna().to_numpy()]
     if contigs is not None:
+        # the contig's transcripts, plus those on no reference contig at all (annotation contig missing
+        # from the reference): every per-contig job reports and counts them (annotation-wide count)
         wanted = set(feats.loc[feats["contig"].isin(set(contigs)), "transcript_id"])
-        feats = feats[feats["transcript_id"].isin(wanted)]
+        has_ref = set(feats.loc[feats["contig"].notna(), "transcript_id"])
+        nowhere = set(feats["transcript_id"]) - has_ref
+        feats = feats[feats["transcript_id"].isin(wanted | nowhere)]
     # transcript-level metadata from the transcript rows (first row wins), else from its features
     meta: dict[str, tuple] = {}
     tr = ann[ann["feature"] == "transcript"]

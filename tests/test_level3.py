@@ -245,3 +245,18 @@ def test_levels_2_3_through_the_workflow_on_demo_chrI(tmp_path):
         assert (res / "benchmarks" / lvl / "chrI.tsv").exists()
     dry = subprocess.run(cmd + ["level3", "-n"], capture_output=True, text=True)
     assert "Nothing to be done" in dry.stdout + dry.stderr
+
+
+def test_contig_without_transcripts_gives_empty_stores(tmp_path):
+    import xarray as xr
+
+    ann = yeast_annotation()
+    ann = ann[ann["contig"] == "chrI"]
+    tokens = contig_tokens("chrVI")
+    l1 = write_level1_like(tmp_path / "l1.zarr", "chrVI", tokens, np.zeros(0, np.int64), np.zeros((0, 16), np.float32))
+    cfg = base_config()
+    assert L2.run(ann, l1, str(tmp_path / "l2.zarr"), "chrVI", cfg)["codons"] == 0
+    L3.run(ann, l1, str(tmp_path / "l2.zarr"), str(tmp_path / "l3.zarr"), "chrVI", cfg)
+    l2, l3 = xr.open_zarr(tmp_path / "l2.zarr"), xr.open_zarr(tmp_path / "l3.zarr")
+    assert l2["codon_embedding"].shape == (0, 32) and l2["exon_codon_offset"].values.tolist() == [0]
+    assert l3["gene_embedding"].shape == (0, 32) and l3.sizes["exon"] == 0

@@ -144,6 +144,11 @@ def test_bad_transcripts_counted_skipped_or_error(problem):
     assert list(model.genes["gene_id"]) == ["G2"]
     with pytest.raises(tx.AnnotationModelError, match=r"T1.*" + problem + r".*Fix"):
         tx.build_transcripts(df, on_error="error", select="all", source="my.gtf")
+    # a per-contig job (chr1) sees the problem too; a job on another contig only a missing contig
+    per_contig = tx.build_transcripts(df, select="all", contigs=["chr1"])
+    assert per_contig.qc[problem] == 1 and [t.transcript_id for t in per_contig.transcripts] == ["OK"]
+    other = tx.build_transcripts(df, select="all", contigs=["chr9"])
+    assert other.qc[problem] == (problem == "missing_contig") and not other.transcripts
 
 
 def test_phase_continues_across_junction_and_incomplete_start():
