@@ -101,11 +101,12 @@ _GENE_TYPES = {"gene", "pseudogene", "ncRNA_gene", "transposable_element_gene", 
 _STRANDS = {"+", "-", ".", "?"}
 _PHASES = {"0": 0, "1": 1, "2": 2, ".": None}
 
-# attributes kept (GFF3); GTF keeps the same names
+# canonical markers given as their own attribute -> the tag they become
 _CANONICAL_KEYS = {"canonical": "canonical", "is_canonical": "canonical", "ensembl_canonical": "Ensembl_canonical",
                    "mane_select": "MANE_Select", "refseq_select": "RefSeq_Select",
                    "mane_plus_clinical": "MANE_Plus_Clinical"}
 _FALSY = {"", "0", "false", "no", "n", "f", "."}
+# GFF3 attributes kept (the others are skipped while parsing)
 _GFF_KEEP = {"ID", "Parent", "Name", "gene_name", "gene", "gene_id", "transcript_id", "biotype", "gene_biotype",
              "gene_type", "transcript_biotype", "transcript_type", "tag"}
 _GTF_ATTR = re.compile(r'([A-Za-z_][\w.\-]*)\s+(?:"([^"]*)"|([^;\s"]+))')
@@ -289,8 +290,10 @@ def _gtf_tid(attr: str) -> str | None:
 def _gtf_tag_values(attr: str) -> list[str]:
     return [m.group(1) for m in _GTF_TAG.finditer(attr) if not m.start() or attr[m.start() - 1] in _KEY_START]
 
-_GTF_CANON = re.compile(r"(?:^|;)\s*(?:is_)?(?:canonical|Ensembl_canonical|MANE_Select|RefSeq_Select|MANE_Plus_Clinical)\s",
-                        re.IGNORECASE)
+
+# canonical markers written as their own attribute (`canonical "1";`), not as a tag value
+_GTF_CANON = re.compile(
+    r"(?:^|;)\s*(?:is_)?(?:canonical|Ensembl_canonical|MANE_Select|RefSeq_Select|MANE_Plus_Clinical)\s", re.IGNORECASE)
 _CANON_ATTRS = {k for base in _CANONICAL_KEYS for k in
                 (base, base.upper(), base.capitalize(), "Ensembl_canonical", "MANE_Select", "RefSeq_Select",
                  "MANE_Plus_Clinical")}
@@ -298,7 +301,7 @@ _CANON_ATTRS = {k for base in _CANONICAL_KEYS for k in
 
 def _gtf_tags(text: str, a: dict | None = None):
     tags = [_norm_tag(v) for v in _gtf_tag_values(text)] if "tag" in text else []
-    if a is not None and len(a) > 2:
+    if a is not None:
         for key in _CANON_ATTRS.intersection(a):
             if a[key].strip().lower() not in _FALSY:
                 tags.append(_CANONICAL_KEYS[key.lower()])
@@ -591,7 +594,8 @@ def _assemble_gff3(ids, leaves, path: Path, st: _Stats):
             nxt = ids[cur][6][0]
             check_parent(nxt, ids[cur][5], ids[cur][0])
             if nxt in seen:
-                raise _err(path, ids[cur][5], _read_line(path, ids[cur][5]), f"the Parent chain of {rid!r} is a cycle",
+                raise _err(path, ids[cur][5], _read_line(path, ids[cur][5]),
+                           f"the Parent chain of {rid!r} is a cycle",
                            "fix the ID/Parent attributes so that genes are at the top")
             seen.append(nxt)
             cur = nxt
@@ -623,7 +627,8 @@ def _assemble_gff3(ids, leaves, path: Path, st: _Stats):
             g = genes.get(("synth", trid))
             if g is None:
                 gid = a.get("gene_id") or _strip_prefix(trid, _TX_PREFIXES)
-                g = genes[("synth", trid)] = _Gene(gid, seqid, None, None, strand, line, a.get("gene_name") or a.get("gene"),
+                g = genes[("synth", trid)] = _Gene(gid, seqid, None, None, strand, line,
+                                                   a.get("gene_name") or a.get("gene"),
                                                    a.get("gene_biotype") or a.get("gene_type"), [])
                 st.genes_synthesized += 1
         else:
@@ -667,6 +672,7 @@ def _assemble_gff3(ids, leaves, path: Path, st: _Stats):
     for rid, rec in ids.items():
         for pid in rec[6]:
             has_children.add(pid)
+
     def gene_like(rid):
         return rid in genes or ids[rid][0] in _GENE_TYPES or ids[rid][0].endswith("_gene")
 
@@ -684,7 +690,7 @@ def _assemble_gff3(ids, leaves, path: Path, st: _Stats):
             # a transcript without exon/CDS rows: a transcript-like child of a gene (not an intron, ...)
             if (top, rid) not in txs and gene_like(top) and (_is_transcript_type(ftype) or not ids[gp][6]):
                 tx_for(top, rid)
-    return {k: g for k, g in genes.items()}
+    return genes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -876,7 +882,8 @@ def parse_annotation(path: str | os.PathLike, fmt: str | None = None, contig_map
     """
     path = Path(path)
     if not path.exists():
-        raise AnnotationError(f"{path}: annotation file not found. Fix: check references.<name>.annotation in the config")
+        raise AnnotationError(f"{path}: annotation file not found. "
+                              f"Fix: check references.<name>.annotation in the config")
     fmt = fmt or detect_format(path)
     if fmt not in ("gtf", "gff3"):
         raise AnnotationError(f"{path}: format {fmt!r} is not gtf or gff3")
