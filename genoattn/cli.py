@@ -87,6 +87,22 @@ def _level1_example(args) -> int:
     return 0
 
 
+def _cmd_annotate(args) -> int:
+    from genoattn.io.annotation import build_annotation
+
+    bad = [a for a in args.alias if "=" not in a or not a.split("=", 1)[0] or not a.split("=", 1)[1]]
+    if bad:
+        print(f"genoattn annotate: --alias {bad[0]!r}: expected NAME=REF (e.g. NC_001133.9=chrI)", file=sys.stderr)
+        return 2
+    aliases = dict(a.split("=", 1) for a in args.alias)
+    meta = build_annotation(args.annotation, args.fasta, args.out, contig_aliases=aliases,
+                            chr_prefix=args.chr_prefix)
+    info = meta["genoattn_annotation"]
+    rows = ", ".join(f"{n:,} {f}" for f, n in info["rows"].items())
+    print(f"{args.out}: {rows} ({meta['format']}; {info['unmapped_rows']:,} rows on contigs not in the FASTA)")
+    return 0
+
+
 def _cmd_info(args) -> int:
     import xarray as xr
 
@@ -130,6 +146,16 @@ def build_parser() -> argparse.ArgumentParser:
     l1.add_argument("--seed", type=int, default=0)
     l1.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     l1.set_defaults(func=_cmd_level1)
+
+    a = sub.add_parser("annotate", help="GTF/GFF3 -> annotation.parquet (the annotation table)")
+    a.add_argument("--annotation", required=True, help="GTF or GFF3, plain, gzip or bgzip")
+    a.add_argument("--fasta", required=True, help="reference FASTA (contig names and lengths)")
+    a.add_argument("--out", required=True, help="annotation.parquet to write")
+    a.add_argument("--alias", action="append", default=[], metavar="NAME=REF",
+                   help="contig alias: NAME (in the FASTA or the annotation) is reference contig REF (repeatable)")
+    a.add_argument("--chr-prefix", default="auto", choices=["auto", "exact"],
+                   help="auto: 'chrI' and 'I' (chrM, M, MT) match each other; exact: only as written (after --alias)")
+    a.set_defaults(func=_cmd_annotate)
 
     i = sub.add_parser("info", help="print a store as xarray sees it")
     i.add_argument("store")
