@@ -222,41 +222,52 @@ def build_graph(clr, lo: int, n_cooler: int, weights: np.ndarray, resolution: in
     del o
     first = np.r_[True, known_k[1:] != known_k[:-1]] if len(known_k) else np.zeros(0, bool)
     known_k, known_v = known_k[first], known_v[first]
-    pos = np.searchsorted(known_k, und)
-    pos_c = np.minimum(pos, max(len(known_k) - 1, 0))
-    has = (len(known_k) > 0) & (known_k[pos_c] == und) if len(known_k) else np.zeros(len(und), bool)
-    obs = np.where(has, known_v[pos_c] if len(known_v) else 0.0, 0.0)
+    pos = np.minimum(np.searchsorted(known_k, und), max(len(known_k) - 1, 0))
+    if len(known_k):
+        obs = np.where(known_k[pos] == und, known_v[pos], 0.0)
+    else:
+        obs = np.zeros(len(und))
+    del pos, known_k, known_v, loc_keys, loc_vals, top_vals
     ui, uj = np.divmod(und, n)
+    ui, uj = ui.astype(np.int32), uj.astype(np.int32)  # n < 2^31 bins per contig
     ud = uj - ui
     is_self = ud == 0
     is_masked = is_self & ~valid[ui]
     top_sorted = np.sort(top_keys)
     tp = np.minimum(np.searchsorted(top_sorted, und), max(len(top_sorted) - 1, 0))
     is_top = (top_sorted[tp] == und) if len(top_sorted) else np.zeros(len(und), bool)
-    del top_sorted, tp
+    del top_sorted, tp, und
     is_local = (ud >= 1) & (ud <= dloc)
+    counts = {"n_undirected_edges": int(len(ud)), "n_self_loops": int(is_self.sum()),
+              "n_top_edges": int(is_top.sum()), "n_local_edges": int(is_local.sum()),
+              "n_local_only_edges": int((is_local & ~is_top).sum())}
     exp_e = expected[ud]
-    feats = np.zeros((len(und), len(EDGE_FEATURE_NAMES)), np.float32)
+    feats = np.zeros((len(ud), len(EDGE_FEATURE_NAMES)), np.float32)
     feats[:, 0] = np.log1p(obs / scale)
     feats[:, 1] = np.where(is_masked, 0.0, np.log(obs + pc) - np.log(exp_e + pc))
+    del obs
     feats[:, 2] = np.log10(ud * float(resolution) + 1.0)
     feats[:, 3] = np.where(is_masked, 0.0, np.log1p(exp_e / scale))
+    del exp_e, ud
     feats[:, 4] = is_self
     feats[:, 5] = is_local
     feats[:, 6] = is_top
     feats[:, 7] = is_masked
+    del is_local, is_top, is_masked
     if not np.isfinite(feats).all():  # pragma: no cover - guarded by construction
         raise FloatingPointError("non-finite edge feature")
 
     # -- symmetric CSR by destination ------------------------------------------------------------------
     # (scipy's COO -> CSR is a counting sort in C; the values carry the undirected edge id + 1)
     import scipy.sparse as sp
-    offd = np.flatnonzero(~is_self)
-    m = len(und)
-    ids = np.concatenate([np.arange(1, m + 1, dtype=np.int64), offd + 1])
+    offd = np.flatnonzero(~is_self).astype(np.int64)
+    del is_self
+    m = len(ui)
+    idt = np.int32 if 2 * m < 2**31 - 1 else np.int64
+    ids = np.concatenate([np.arange(1, m + 1, dtype=idt), (offd + 1).astype(idt)])
     dst = np.concatenate([ui, uj[offd]])
     src = np.concatenate([uj, ui[offd]])
-    del ui, uj
+    del ui, uj, offd
     csr = sp.csr_matrix((ids, (dst, src)), shape=(n, n))
     del ids, dst, src
     csr.sort_indices()
@@ -278,9 +289,7 @@ def build_graph(clr, lo: int, n_cooler: int, weights: np.ndarray, resolution: in
     stats = {
         "n_bins": int(n), "n_edges": n_edges,
         "density": float(n_edges / (n * n)) if n else 0.0,
-        "n_undirected_edges": int(len(und)), "n_self_loops": int(is_self.sum()),
-        "n_top_edges": int(is_top.sum()), "n_local_edges": int(is_local.sum()),
-        "n_local_only_edges": int((is_local & ~is_top).sum()),
+        **counts,
         "top_k": k, "n_valid_pairs": n_valid_pairs, "oe_threshold": oe_threshold,
         "masked_fraction": float((~valid).mean()) if n else 0.0, "n_masked_bins": int((~valid).sum()),
         "n_pixels_read": int(n_pixels_read), "n_cis_pixels_valid": int(n_cis_valid),
