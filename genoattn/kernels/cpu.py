@@ -3,8 +3,8 @@
 Same contracts as :mod:`genoattn.kernels.reference` (read its docstrings). The routes:
 
 * dense / varlen: torch ``scaled_dot_product_attention``, whose CPU kernel is a tiled flash
-  (online softmax over key blocks) kernel; varlen packs sequences of similar length into padded
-  buckets (bounded padding waste) so short sequences share one call;
+  (online softmax over key blocks) kernel; varlen gathers sequences of equal length into one call
+  (no padding, calls bounded by the number of distinct lengths);
 * block-sparse: per query block, gather the listed key blocks (query blocks grouped by how many key
   blocks they list, in memory-bounded chunks) and run SDPA over the gathered keys;
 * local-global: query blocks attend a band of ``block + 2 * (window // 2)`` keys (a strided view)
@@ -48,10 +48,12 @@ def _sdpa(q, k, v, allowed, scale):
     if allowed is None:
         return F.scaled_dot_product_attention(q, k, v, scale=scale)
     row_any = allowed.any(-1, keepdim=True)
-    allowed = allowed | ~row_any
+    full = bool(row_any.all())
+    if not full:
+        allowed = allowed | ~row_any
     bias = torch.zeros(allowed.shape, dtype=q.dtype, device=q.device).masked_fill_(~allowed, _neg(q.dtype))
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=scale)
-    return out * row_any.to(out.dtype)
+    return out if full else out * row_any.to(out.dtype)
 
 
 def _scale(q, scale):
@@ -88,62 +90,47 @@ def _sdpa_math(q, k, v, allowed, scale):
 
 # ----------------------------------------------------------------------------- varlen
 
-def _buckets(lengths: list[int], max_waste: float = 0.25, max_tokens: int = 1 << 16):
-    """Group sequence ids (sorted by length) into buckets padded to their longest member with at
-    most ``max_waste`` padding and at most ``max_tokens`` padded tokens per bucket."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    buckets, cur = [], []
-    for i in order:
-        if lengths[i] == 0:
-            continue
-        if cur:
-            lmax = lengths[i]
-            real = sum(lengths[j] for j in cur) + lmax
-            padded = lmax * (len(cur) + 1)
-            if padded > max_tokens or (padded - real) > max_waste * padded:
-                buckets.append(cur)
-                cur = []
-        cur.append(i)
-    if cur:
-        buckets.append(cur)
-    return buckets
-
-
 def varlen_attention(q, k, v, cu_seqlens, max_seqlen=None, scale=None):
     """Packed sequences. q, k, v: [T, H, D]; cu_seqlens [S+1]. Returns [T, H, D].
 
-    Sequences are sorted by length and packed into padded buckets; one SDPA call per bucket.
+    Sequences of equal length are gathered into one unmasked SDPA call (so the number of calls is
+    bounded by the number of distinct lengths, not by S, and nothing is padded); a length held by a
+    single sequence runs on a strided view without a copy.
     """
     scale = _scale(q, scale)
     T, H, D = q.shape
-    cu = [int(x) for x in cu_seqlens.tolist()]
-    lengths = [e - s for s, e in zip(cu[:-1], cu[1:])]
-    pieces, token_ids = [], []
-    for bucket in _buckets(lengths):
-        lmax = max(lengths[i] for i in bucket)
-        starts = torch.tensor([cu[i] for i in bucket], dtype=torch.int64, device=q.device)
-        lens = torch.tensor([lengths[i] for i in bucket], dtype=torch.int64, device=q.device)
-        pos = torch.arange(lmax, device=q.device)
-        real = pos[None, :] < lens[:, None]  # [nb, lmax]
-        idx = torch.where(real, starts[:, None] + pos[None, :], 0)  # pad slots read token 0, masked
-        qb, kb, vb = (x[idx].permute(0, 2, 1, 3) for x in (q, k, v))  # [nb, H, lmax, D]
-        if bool(real.all()):
-            o = F.scaled_dot_product_attention(qb, kb, vb, scale=scale)
-        else:
-            o = _sdpa(qb, kb, vb, real[:, None, None, :], scale)
-        o = o.permute(0, 2, 1, 3)  # [nb, lmax, H, D]
-        pieces.append(o[real])
-        token_ids.append(idx[real])
-    if not pieces:
+    cu = cu_seqlens.to("cpu", torch.int64)
+    lengths = cu[1:] - cu[:-1]
+    if T == 0 or lengths.numel() == 0:
         return torch.zeros_like(q)
+    pieces, token_ids = [], []
+    uniq, inverse = torch.unique(lengths, return_inverse=True)
+    order = torch.argsort(inverse, stable=True)
+    counts = torch.bincount(inverse, minlength=uniq.numel()).tolist()
+    pos = 0
+    for L, n in zip(uniq.tolist(), counts):
+        seqs = order[pos:pos + n]
+        pos += n
+        if L == 0:
+            continue
+        starts = cu[:-1][seqs]
+        if n == 1:
+            a = int(starts[0])
+            x = [t[a:a + L].transpose(0, 1)[None] for t in (q, k, v)]  # [1, H, L, D] views
+            o = F.scaled_dot_product_attention(*x, scale=scale)[0].transpose(0, 1)  # [L, H, D]
+            pieces.append(o)
+            token_ids.append(torch.arange(a, a + L))
+            continue
+        idx = (starts[:, None] + torch.arange(L)[None, :]).to(q.device)  # [n, L]
+        x = [t[idx].permute(0, 2, 1, 3) for t in (q, k, v)]  # [n, H, L, D]
+        o = F.scaled_dot_product_attention(*x, scale=scale).permute(0, 2, 1, 3)  # [n, L, H, D]
+        pieces.append(o.reshape(n * L, H, D))
+        token_ids.append(idx.flatten().cpu())
     flat = torch.cat(pieces)
-    ids = torch.cat(token_ids)
-    if flat.shape[0] == T:
-        inv = torch.empty_like(ids)
-        inv[ids] = torch.arange(T, device=q.device)
-        return flat[inv]
-    out = torch.zeros_like(q)
-    return out.index_put((ids,), flat)
+    ids = torch.cat(token_ids).to(q.device)
+    inv = torch.empty(T, dtype=torch.int64, device=q.device)
+    inv[ids] = torch.arange(ids.numel(), device=q.device)
+    return flat[inv]
 
 
 # ----------------------------------------------------------------------------- block-sparse
