@@ -7,7 +7,8 @@ Method (deterministic, streamed over variant chunks):
 2. r^2 between every variant and its next ``span`` variants on the same contig;
 3. the linkage of the gap between variants g and g+1 is the largest r^2 of any pair (a, b) with
    a <= g < b (and b - a <= span): a gap whose linkage is below ``min_r2`` is a block boundary
-   (LD has decayed across it); contig changes are always boundaries;
+   (LD has decayed across it); contig changes are always boundaries. Unlinked pairs have
+   r^2 ~ 1/n by chance (n samples), so a small cohort gives longer blocks;
 4. a block with fewer than ``min_variants`` variants (rare variants are in low LD with everything, so
    r^2 alone makes many one-variant blocks) is merged into the block before it on the same contig
    (the next one when it is the contig's first);
@@ -25,7 +26,7 @@ import numpy as np
 
 log = logging.getLogger("genoattn.ld")
 
-DEFAULTS = {"span": 10, "min_r2": 0.1, "min_variants": 10, "max_variants": 1000, "max_samples": 5000}
+DEFAULTS = {"span": 10, "min_r2": 0.3, "min_variants": 10, "max_variants": 1000, "max_samples": 5000}
 
 
 def dosage(gt: np.ndarray) -> np.ndarray:
@@ -82,7 +83,7 @@ def _merge_small(starts, ends, contig, min_variants):
     return np.asarray(out_s, np.int64), np.asarray(out_e, np.int64)
 
 
-def ld_blocks(store, span: int = 10, min_r2: float = 0.1, max_variants: int = 1000,
+def ld_blocks(store, span: int = 10, min_r2: float = 0.3, max_variants: int = 1000,
               max_samples: int = 5000, min_variants: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(start, end, linkage) of LD blocks; start/end are variant indices (half-open)."""
     contig = np.asarray(store["variant_contig"][:])
