@@ -72,8 +72,8 @@ IMPLS = {
         "graph": ["ours", "pyg", "naive"],
     },
     "cuda": {
-        "dense": ["triton", "sdpa", "flex"],
-        "varlen": ["triton", "sdpa_padded"],
+        "dense": ["triton", "sdpa", "triton_nomask", "sdpa_nomask", "flex"],
+        "varlen": ["triton", "sdpa_padded", "sdpa_loop"],
         "block_sparse": ["triton", "flex"],
         "local_global": ["triton", "flex"],
         "graph": ["triton", "pyg"],
@@ -214,6 +214,10 @@ def build(pattern, impl, inp, s, device):
         q, k, v, kpm = inp["q"], inp["k"], inp["v"], inp["kpm"]
         if impl in ("ours", "triton"):
             return (lambda: kernels.attention(q, k, v, kpm, backend=backend)), 0.0, note
+        if impl == "triton_nomask":
+            return (lambda: kernels.attention(q, k, v, backend="triton")), 0.0, "no key padding"
+        if impl == "sdpa_nomask":
+            return (lambda: F.scaled_dot_product_attention(q, k, v)), 0.0, "no key padding (flash backend)"
         if impl == "ours_tiled":
             return (lambda: cpu.dense_attention(q, k, v, kpm, block_q=128)), 0.0, "query tiles of 128"
         if impl == "sdpa":
@@ -371,8 +375,9 @@ def measure_one(pattern, impl, device, dtype_name, repeat, backward, seed=0):
     dtype = getattr(torch, dtype_name)
     s = dict(SHAPES[device][pattern])
     g = torch.Generator().manual_seed(seed)
+    kind, device = device, tensor_device(device)
     inp = MAKERS[pattern](s, device, dtype, g)
-    row = dict(pattern=pattern, impl=impl, device=device, dtype=dtype_name, shape=s,
+    row = dict(pattern=pattern, impl=impl, device=device, kind=kind, dtype=dtype_name, shape=s,
                tokens=inp["tokens"], edges=inp.get("edges"), backward=backward, threads=torch.get_num_threads())
     if impl == "naive" and naive_bytes(pattern, s, inp) > NAIVE_LIMIT_BYTES:
         row.update(status="skipped", note=f"would materialise ~{naive_bytes(pattern, s, inp) / 2**30:.0f} GiB")
@@ -480,6 +485,11 @@ def main(argv=None):
     dtype = args.dtype or ("bfloat16" if args.device == "cuda" else "float32")
     if args.smoke:
         _smoke_shapes(args.device)
+        if args.device == "cuda" and not _torch().cuda.is_available():
+            # no GPU: run the GPU list on CPU tensors through the Triton interpreter (import/plumbing check)
+            os.environ["GENOATTN_BENCH_SMOKE_CPU"] = "1"
+            os.environ["TRITON_INTERPRET"] = "1"
+            dtype = args.dtype or "float32"
 
     if args.one:
         row = measure_one(args.one[0], args.one[1], args.device, dtype, args.repeat, args.backward)
@@ -508,7 +518,7 @@ def main(argv=None):
                     row = dict(pattern=pattern, impl=impl, status="failed", note=f"rc={proc.returncode}: {tail[0][:200]}")
             else:
                 row = measure_one(pattern, impl, args.device, dtype, args.repeat, args.backward)
-            if args.device == "cuda" and row.get("status") == "ok" and row.get("exps"):
+            if tensor_device(args.device) == "cuda" and row.get("status") == "ok" and row.get("exps"):
                 import torch
                 props = torch.cuda.get_device_properties(0)
                 floor = exp_floor_seconds(row["exps"], props.multi_processor_count, args.clock_ghz,
@@ -528,6 +538,14 @@ def main(argv=None):
     out.write_text(json.dumps(dict(meta=meta, rows=rows), indent=1))
     print(f"\nwrote {out}")
     return 0
+
+
+def tensor_device(kind):
+    """Where the tensors live: the GPU mode's smoke test runs the GPU list on CPU tensors (Triton
+    interpreter) when no GPU is present."""
+    if kind == "cuda" and os.environ.get("GENOATTN_BENCH_SMOKE_CPU") == "1":
+        return "cpu"
+    return kind
 
 
 def _smoke_shapes(device):
