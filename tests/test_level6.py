@@ -229,3 +229,36 @@ print('ok')
     env = {**os.environ, "TRITON_INTERPRET": "1", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
+
+
+@pytest.mark.workflow
+def test_workflow_dag_errors_and_level5_dependency(tmp_path):
+    """Dry runs: a cohort naming a reference with Hi-C waits for its level5.zarr; a sample-sheet mismatch
+    stops the DAG with the names; the demo-contig mismatch then fails the genotypes job with the fix."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from conftest import ROOT, YEAST_COOL, YEAST_FASTA
+
+    def smk(cfg, *args):
+        (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+        cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
+               "--configfile", str(tmp_path / "config.yaml"), "--cores", "1", *args]
+        return subprocess.run(cmd, capture_output=True, text=True)
+
+    base = {"references": {"yeast_R64": {"fasta": str(YEAST_FASTA), "hic": str(YEAST_COOL)}},
+            "cohorts": {"kg": {"vcf": str(VCF_1KG), "reference": "yeast_R64", "regions": ["20:1000000-1010000"]}}}
+    dry = smk(base, "-n", "level6")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert "level5_genome" in dry.stdout and "level6_shard" in dry.stdout
+
+    (tmp_path / "s.tsv").write_text("sample_id\tcohort\nHG00096\tkg\nNOT_A_SAMPLE\tkg\n")
+    bad = smk({**base, "samples": str(tmp_path / "s.tsv")}, "-n", "level6")
+    assert bad.returncode != 0 and "NOT_A_SAMPLE" in bad.stdout + bad.stderr
+
+    run = smk(base, "genotypes")
+    out = run.stdout + run.stderr
+    assert run.returncode != 0 and "not in the reference" in out and "contig_aliases" in out
+    assert not (tmp_path / "results" / "kg" / "genotypes.zarr").exists()
