@@ -63,10 +63,10 @@ def test_yeast_annotated_frame_translates(yeast_model):
 
 
 def test_other_frames_are_shifted_copies(yeast_model):
-    txs = [t for t in yeast_model.transcripts if t.coding and t.contig in ("chrI", "chrIII", "chrVI")]
+    txs = [t for t in yeast_model.transcripts if t.coding]
     exons = tx.exon_table(txs)
     codons = tx.codon_table(txs, exons)
-    tokens = {c: contig_tokens(c) for c in ("chrI", "chrIII", "chrVI")}
+    tokens = {c: contig_tokens(c) for c in sorted({t.contig for t in txs})}
     tix = exons.transcript_index[codons.exon]
     bounds = np.searchsorted(tix, np.arange(len(txs) + 1))
     for i, t in enumerate(txs):
