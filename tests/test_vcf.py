@@ -102,6 +102,7 @@ def _synthetic_vcf(path):
     """SYNTHETIC: a tiny VCF with haploid, missing, multi-allelic, indel and FILTER-failing records."""
     header = pysam.VariantHeader()
     header.add_line("##contig=<ID=chrX,length=1000>")
+    header.add_line("##contig=<ID=unplaced_1,length=500>")  # in the header, no records
     header.add_line('##FILTER=<ID=LowQual,Description="low">')
     header.add_line('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">')
     header.add_line('##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Depth">')
@@ -248,3 +249,20 @@ def test_bcf_gives_the_same_store_as_the_vcf(tmp_path):
     assert a["records"] == b["records"] and a["dropped"] == b["dropped"]
     for name in ("call_genotype", "call_genotype_phased", "variant_position"):
         assert np.array_equal(open_group(tmp_path / "b.zarr")[name][:], open_group(tmp_path / "v.zarr")[name][:])
+
+
+def test_contig_aliases_and_contigs_without_records(tmp_path):
+    """SYNTHETIC VCF: chrX mapped onto a reference name by alias; a header contig without records is ignored;
+    records on a reference contig left out by include/exclude are counted as contig_not_selected."""
+    vcf = _synthetic_vcf(tmp_path / "syn.vcf.gz")
+    s = convert_vcf(str(vcf), str(tmp_path / "a.zarr"), reference_names=["chrI", "chrII"],
+                    contig_aliases={"chrX": "chrII"}, reference_lengths={"chrI": 10, "chrII": 2000})
+    g = open_group(tmp_path / "a.zarr")
+    assert [str(c) for c in g["contig_id"][:]] == ["chrII"] and g["contig_length"][:].tolist() == [2000]
+    assert s["kept"] == 2
+    with pytest.raises(VcfError, match="no variant left") as e:
+        convert_vcf(str(vcf), str(tmp_path / "b.zarr"), reference_names=["chrI", "chrII"],
+                    selected_contigs=["chrI"], contig_aliases={"chrX": "chrII"})
+    assert "contig_not_selected" in str(e.value)
+    with pytest.raises(VcfError, match="not in its header"):
+        convert_vcf(str(vcf), str(tmp_path / "c.zarr"), regions=["chrY:1-100"])

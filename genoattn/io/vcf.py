@@ -223,6 +223,10 @@ def convert_vcf(vcf: str, out: str, samples: list[str] | None = None, *, filters
     # contigs to read, harmonised with the reference when there is one
     if regions:
         wanted = [parse_region(r) for r in regions]
+        unknown = [c for c, _, _ in wanted if c not in vf.header.contigs]
+        if unknown:
+            raise VcfError(f"VCF {vcf}: region contig(s) {', '.join(unknown)} are not in its header (which has "
+                           f"{', '.join(list(vf.header.contigs)[:6])}); fix {key}.regions (VCF contig names)")
     else:
         names = list(vf.index) if vf.index is not None else list(vf.header.contigs)
         wanted = [(c, None, None) for c in names]
@@ -241,6 +245,7 @@ def convert_vcf(vcf: str, out: str, samples: list[str] | None = None, *, filters
         if unmapped:
             raise VcfError(cmap.unmapped_message(unmapped, f"VCF {vcf}", key) +
                            f" Or restrict {key}.regions to contigs the reference has.")
+        wanted = [w for w in wanted if cmap.map(w[0]) is not None]  # the others have no records
         canon = {c: cmap.map(c) for c, _, _ in wanted}
     else:
         canon = {c: aliases.get(c, c) for c, _, _ in wanted}
