@@ -6,7 +6,9 @@ CPU (default)::
     python benchmarks/kernels.py                       # all patterns, forward, fp32
     python benchmarks/kernels.py --patterns graph --backward
 
-Each (pattern, implementation) runs in a fresh subprocess (glibc MALLOC_MMAP_THRESHOLD_=64 KiB, so
+Time is wall time (median); ``cpu time`` is the process CPU time of the same calls, the steadier
+number on a shared machine (with OMP_NUM_THREADS=1 it is the work done). Each (pattern,
+implementation) runs in a fresh subprocess (glibc MALLOC_MMAP_THRESHOLD_=64 KiB, so
 freed blocks leave the RSS): time is the median of ``--repeat`` calls
 after one warm-up; peak memory is the growth of the process's peak RSS (VmHWM, reset through
 /proc/self/clear_refs) during the timed calls above the RSS held before them, so it counts every
@@ -410,19 +412,20 @@ def measure_one(pattern, impl, device, dtype_name, repeat, backward, seed=0):
         else:
             have_reset = _reset_peak()
             base = _rss_kib("VmRSS") * 1024
-        times = []
+        times, cpu_times = [], []
         for _ in range(repeat):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             out = call()
             sync()
             times.append(time.perf_counter() - t0)
+            cpu_times.append(time.process_time() - c0)
             del out
         if device == "cuda":
             peak = torch.cuda.max_memory_allocated() - base
         else:
             peak = _rss_kib("VmHWM") * 1024 - base if have_reset else None
         t = statistics.median(times)
-        row.update(status="ok", seconds=t, setup_seconds=setup_s, note=note, peak_bytes=peak,
+        row.update(status="ok", seconds=t, cpu_seconds=statistics.median(cpu_times), setup_seconds=setup_s, note=note, peak_bytes=peak,
                    tokens_per_s=inp["tokens"] / t, exps=inp.get("exps"))
         if inp.get("edges"):
             row["edges_per_s"] = inp["edges"] / t
@@ -453,17 +456,18 @@ def fmt_bytes(b):
     return f"{b:.1f} TiB"
 
 
-HEADER = (f"{'pattern':13s} {'impl':12s} {'time':>10s} {'tok/s':>10s} {'edges/s':>10s} {'peak mem':>10s} "
+HEADER = (f"{'pattern':13s} {'impl':12s} {'time':>10s} {'cpu time':>10s} {'tok/s':>10s} {'edges/s':>10s} {'peak mem':>10s} "
           f"{'B/edge':>7s} {'floor%':>6s}  note")
 
 
 def row_line(r):
     if r["status"] != "ok":
-        return f"{r['pattern']:13s} {r['impl']:12s} {r['status']:>10s} {'':50s}  {r.get('note', '')}"
+        return f"{r['pattern']:13s} {r['impl']:12s} {r['status']:>10s} {'':61s}  {r.get('note', '')}"
     eps = f"{r['edges_per_s']:.3g}" if r.get("edges_per_s") else "-"
     bpe = f"{r['bytes_per_edge']:.0f}" if r.get("bytes_per_edge") is not None else "-"
     fl = f"{100 * r['floor_fraction']:.0f}" if r.get("floor_fraction") else "-"
-    return (f"{r['pattern']:13s} {r['impl']:12s} {1e3 * r['seconds']:8.1f}ms {r['tokens_per_s']:10.3g} {eps:>10s} "
+    cpu = f"{1e3 * r['cpu_seconds']:8.1f}ms" if r.get("cpu_seconds") is not None else "-"
+    return (f"{r['pattern']:13s} {r['impl']:12s} {1e3 * r['seconds']:8.1f}ms {cpu:>10s} {r['tokens_per_s']:10.3g} {eps:>10s} "
             f"{fmt_bytes(r['peak_bytes']):>10s} {bpe:>7s} {fl:>6s}  {r.get('note', '')}")
 
 
