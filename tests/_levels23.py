@@ -55,10 +55,10 @@ def yeast_annotation() -> pd.DataFrame:
 
 
 @lru_cache(maxsize=20)
-def contig_tokens(contig: str) -> np.ndarray:
+def contig_tokens(contig: str, fasta: str | None = None) -> np.ndarray:
     import pyfaidx
 
-    fa = pyfaidx.Fasta(str(FASTA), as_raw=True, sequence_always_upper=False, rebuild=False)
+    fa = pyfaidx.Fasta(str(fasta or FASTA), as_raw=True, sequence_always_upper=False, rebuild=False)
     try:
         tokens, _ = alphabet.encode(fa[contig][:])
     finally:

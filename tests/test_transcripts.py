@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -200,3 +202,31 @@ def test_minus_strand_utr_positions():
     assert [tx.EXON_TYPES[i] for i in exons.exon_type] == ["utr5_cds", "cds_utr3"]
     np.testing.assert_array_equal(tx.utr_positions(exons, 0), np.arange(49, 40, -1))
     np.testing.assert_array_equal(tx.utr_positions(exons, 1), np.arange(9, -1, -1))
+
+
+@pytest.mark.parametrize("annotation, fasta", [
+    ("yeast_R64/S288C_R64-2-1.gff3.gz", "yeast_R64/S288C_R64-2-1.fa.gz"),
+    ("yeast_chrI_ncbi/ScerR64_I.gtf.gz", "yeast_chrI_ncbi/ScerR64_I_GCF_000146045.2_R64_genomic.fna.gz"),
+    ("yeast_chrI_ncbi/ScerR64_I.gff.gz", "yeast_chrI_ncbi/ScerR64_I_GCF_000146045.2_R64_genomic.fna.gz"),
+], ids=["sgd-gff3", "ncbi-gtf", "ncbi-gff3"])
+def test_other_annotation_conventions_translate(annotation, fasta):
+    """The same check through the GFF3 and NCBI conventions (stop codon outside the CDS in NCBI's
+    GTF, merged by the annotation table)."""
+    from genoattn.io.annotation import parse_annotation
+
+    demo = Path(__file__).resolve().parents[1] / "data" / "demo"
+    df, _ = parse_annotation(demo / annotation)
+    model = tx.build_transcripts(df, select="all")
+    assert sum(model.qc[k] for k in tx.PROBLEMS) == 0
+    n = 0
+    for contig in sorted({t.contig for t in model.transcripts}):
+        txs = [t for t in model.transcripts if t.contig == contig and t.coding]
+        exons = tx.exon_table(txs)
+        codons = tx.codon_table(txs, exons, frames=(0,))
+        aa = translate(codon_tokens_on_strand(codons, contig_tokens(contig, str(demo / fasta))))
+        bounds = np.searchsorted(exons.transcript_index[codons.exon], np.arange(len(txs) + 1))
+        for i, t in enumerate(txs):
+            p = aa[bounds[i]:bounds[i + 1]].tobytes().decode()
+            assert p[0] == "M" and p[-1] == "*" and "*" not in p[:-1], t.transcript_id
+            n += 1
+    assert n >= 94
