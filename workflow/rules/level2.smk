@@ -16,22 +16,24 @@ rule level2_contig:
         L.path("{reference}", "logs", "level2", "{contig}.log"),
     benchmark:
         L.path("{reference}", "benchmarks", "level2", "{contig}.tsv")
-    params:
-        cfg=L.level("level2"),
-        annotation=L.level("annotation"),
-        device=config["kernels"]["device"],
-    threads: 2
-    resources:
-        mem_mb=6000,
     conda:
         ENV_GPU
     container:
         IMAGE_GPU
+    threads: 2
+    resources:
+        mem_mb=6000,
+    params:
+        cfg=L.level("level2"),
+        annotation=L.level("annotation"),
+        device=config["kernels"]["device"],
     script:
         "../scripts/level2.py"
 
 
-TARGETS["level2"] = [p for r in annotated_references() for p in L.per_contig(r, "level2/{contig}.zarr")]
+TARGETS["level2"] = [
+    p for r in annotated_references() for p in L.per_contig(r, "level2/{contig}.zarr")
+]
 
 
 rule level2:

@@ -12,22 +12,24 @@ rule level3_contig:
         L.path("{reference}", "logs", "level3", "{contig}.log"),
     benchmark:
         L.path("{reference}", "benchmarks", "level3", "{contig}.tsv")
-    params:
-        cfg=L.level("level3"),
-        annotation=L.level("annotation"),
-        device=config["kernels"]["device"],
-    threads: 2
-    resources:
-        mem_mb=6000,
     conda:
         ENV_GPU
     container:
         IMAGE_GPU
+    threads: 2
+    resources:
+        mem_mb=6000,
+    params:
+        cfg=L.level("level3"),
+        annotation=L.level("annotation"),
+        device=config["kernels"]["device"],
     script:
         "../scripts/level3.py"
 
 
-TARGETS["level3"] = [p for r in annotated_references() for p in L.per_contig(r, "level3/{contig}.zarr")]
+TARGETS["level3"] = [
+    p for r in annotated_references() for p in L.per_contig(r, "level3/{contig}.zarr")
+]
 
 
 rule level3:
