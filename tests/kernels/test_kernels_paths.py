@@ -157,3 +157,19 @@ def test_dispatch_override(monkeypatch):
     monkeypatch.setenv("GENOATTN_KERNEL_BACKEND", "nonsense")
     with pytest.raises(ValueError, match="GENOATTN_KERNEL_BACKEND"):
         kernels.attention(q, k, v)
+
+
+@pytest.mark.parametrize("block", [48, 8])
+def test_triton_block_sparse_odd_block_sizes(block):
+    """48 refines exactly to kernel blocks of 16; 8 has no divisor >= 16 and falls back (with a warning)."""
+    g = rng()
+    N = 2 * block + 7
+    q, k, v = qkv(1, 2, N, 16, g)
+    layout = random_layout(N, block, g)
+    want = golden.block_sparse_attention(q.double(), k.double(), v.double(), layout)
+    if block == 8:
+        with pytest.warns(UserWarning, match="falls back|torch path"):
+            got = tbs.block_sparse_attention(q, k, v, layout)
+    else:
+        got = tbs.block_sparse_attention(q, k, v, layout)
+    assert (got.double() - want).abs().max() < 1e-5
