@@ -93,6 +93,12 @@ def test_batching_does_not_change_outputs(chr1, tmp_path):
     a, b = open_group(tmp / "l3.zarr"), open_group(tmp_path / "one.zarr")
     for name in ("exon_embedding", "transcript_embedding", "gene_embedding"):
         np.testing.assert_allclose(a[name][:], b[name][:], atol=1e-5)
+    # float16 codon storage: level 3 reads it and stays close
+    cfg3 = base_config(codon_dtype="float16")
+    L2.run(ann, l1, str(tmp_path / "l2h.zarr"), "chrI", cfg3)
+    assert open_group(tmp_path / "l2h.zarr")["codon_embedding"].dtype == np.float16
+    L3.run(ann, l1, str(tmp_path / "l2h.zarr"), str(tmp_path / "h.zarr"), "chrI", cfg3)
+    np.testing.assert_allclose(open_group(tmp_path / "h.zarr")["gene_embedding"][:], a["gene_embedding"][:], atol=0.05)
 
 
 def test_minus_strand_gene_equals_reverse_complement_levels_2_3(tmp_path):

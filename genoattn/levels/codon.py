@@ -28,7 +28,7 @@ Output contract: results/{reference}/level2/{contig}.zarr
 ----------------------------------------------------------
 Dims ``codon``, ``codon_base`` (3), ``exon``, ``exon_ptr`` (exon + 1), ``feature``.
 
-* ``codon_embedding`` float32 [codon, feature]; coords ``codon_frame`` int8, ``codon_exon``
+* ``codon_embedding`` float32 [codon, feature] (float16 with ``levels.level2.codon_dtype``); coords ``codon_frame`` int8, ``codon_exon``
   int64 (index into ``exon``), ``codon_start`` int64 (genomic position of the codon's first base
   on the transcript strand), ``codon_base_position`` int64 [codon, codon_base] (the three bases,
   transcript order). Codons of an exon are contiguous, ordered by CDS offset (frames interleave).
@@ -329,7 +329,8 @@ def run(annotation, level1: str, output: str, contig: str, config: dict, inputs=
     with atomic_store(output, attrs=attrs) as w:
         from genoattn.io.store import mark_coordinates
 
-        emb_out = w.create("codon_embedding", (len(codons), dim), np.float32, dims=("codon", "feature"),
+        codon_dtype = np.dtype(cfg.get("codon_dtype", "float32"))
+        emb_out = w.create("codon_embedding", (len(codons), dim), codon_dtype, dims=("codon", "feature"),
                            chunks=(65536, dim))
         exon_emb = np.zeros((len(exons), dim), np.float32)
         counts = np.diff(codons.exon_offset)
@@ -341,7 +342,7 @@ def run(annotation, level1: str, output: str, contig: str, config: dict, inputs=
                 out = encode_codons(module, codons, bases, (a, b), device=device)
                 seg = torch.as_tensor(codons.exon[ca:cb] - a, device=out.device)
                 exon_emb[a:b] = segment_mean(out, seg, b - a).float().cpu().numpy()
-                emb_out[ca:cb] = out.float().cpu().numpy()
+                emb_out[ca:cb] = out.float().cpu().numpy().astype(codon_dtype)
         w.write("codon_frame", codons.frame, dims=("codon",))
         w.write("codon_exon", codons.exon, dims=("codon",))
         w.write("codon_start", codons.start, dims=("codon",))
