@@ -18,6 +18,16 @@ def _cmd_check_config(args) -> int:
     return 0
 
 
+def _cmd_check(args) -> int:
+    from genoattn.checks import preflight
+    from genoattn.config import load_config
+
+    found = preflight(load_config(args.config), raise_on_error=False)
+    for f in found:
+        print(f"{'ok   ' if f.ok else 'ERROR'} {f.key}: {f.message}")
+    return 0 if all(f.ok for f in found) else 1
+
+
 def _cmd_tokenize(args) -> int:
     from genoattn.levels import tokenize
 
@@ -121,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-files", action="store_true", help="do not check that input files exist")
     c.add_argument("--show", action="store_true", help="print the config with defaults filled in")
     c.set_defaults(func=_cmd_check_config)
+
+    k = sub.add_parser("check", help="pre-flight: every input of a config checked against its reference")
+    k.add_argument("config")
+    k.set_defaults(func=_cmd_check)
 
     t = sub.add_parser("tokenize", help="FASTA -> tokens.zarr (level 0)")
     t.add_argument("--fasta", required=True)

@@ -1,6 +1,7 @@
 # Config validation, wildcard constraints and the helpers every rule file uses.
 import os
 
+from genoattn.checks import preflight
 from genoattn.config import validate_config
 from genoattn.workflow import Layout
 
@@ -11,6 +12,8 @@ configfile: "config/config.yaml"
 _validated = validate_config(config, base_dir=os.getcwd())
 config.clear()
 config.update(_validated)
+# Every input against its reference (indexes and headers only), before any job runs.
+preflight(config, quiet=True)
 L = Layout(config)
 
 # Software deployment: every rule names a conda env and a container image (see containers/).
