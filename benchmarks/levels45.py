@@ -153,7 +153,8 @@ def case_level5(n_bins: int, threads: int, forward: bool) -> dict:
     layout, stats = chrom.build_block_layout(seq, local_window=500, random_blocks=2, seed=0, trans_block_pairs=pairs)
     layout_s = time.perf_counter() - t
     out = {"level": 5, "bins": int(sum(sizes)), "tokens_padded": seq.n_tokens, "blocks": stats["n_blocks"],
-           "nnz_blocks": stats["nnz_blocks"], "density": round(stats["density"], 5), "layout_build_s": round(layout_s, 3)}
+           "nnz_blocks": stats["nnz_blocks"], "density": round(stats["density"], 5),
+           "layout_build_s": round(layout_s, 3)}
     if forward:
         N = seq.n_tokens
         pos = seq.token_positions()
@@ -253,7 +254,8 @@ def main(argv=None) -> None:
     if fw:
         big = max(fw, key=lambda r: r["bins"])
         print(f"level 5 extrapolated to {HUMAN_BINS_10KB} bins at {big['bins_per_s']} bins/s: "
-              f"{HUMAN_BINS_10KB / big['bins_per_s']:.1f} s, peak ~{big['peak_above_inputs_mb'] * HUMAN_BINS_10KB / big['bins']:.0f} MB above inputs")
+              f"{HUMAN_BINS_10KB / big['bins_per_s']:.1f} s, "
+              f"peak ~{big['peak_above_inputs_mb'] * HUMAN_BINS_10KB / big['bins']:.0f} MB above inputs")
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps(rows, indent=1))

@@ -332,8 +332,8 @@ def test_run_with_regulatory_element_nodes(real_hic, tmp_path):
     assert (ds["masked"].values >= hic["masked"].values[ds["hic_bin"].values]).all()
     assert np.isfinite(ds["embedding"].values).all()
     # nodes: bins ignores the BED
-    reg.run(real_hic / "chrI.zarr", tmp_path / "l1.zarr", tmp_path / "b.zarr", level4_cfg(gene_context=False, nodes="bins"),
-            kernels_cfg={"backend": "cpu", "device": "cpu"}, contig="chrI", regulatory_elements=str(bed))
+    reg.run(real_hic / "chrI.zarr", tmp_path / "l1.zarr", tmp_path / "b.zarr",
+            level4_cfg(gene_context=False, nodes="bins"), kernels_cfg={"backend": "cpu", "device": "cpu"}, contig="chrI", regulatory_elements=str(bed))
     assert xr.open_zarr(tmp_path / "b.zarr").sizes["bin"] == hic.sizes["bin"]
 
 
