@@ -29,7 +29,8 @@ LayerNorm block with an MLP.
 
 Regulatory-element nodes (``nodes``, ``references.*.regulatory_elements`` BED): each element joins
 the bin holding its midpoint; element i receives an edge from every element of every bin linked to
-its bin (the bin edge's features); windows, genes and TAD features are pooled over the element.
+its bin (the bin edge's features); windows and genes are pooled over the element, the TAD
+features are its bin's.
 The store keeps dim ``bin`` (one row per element) and adds coords ``name`` and ``hic_bin``.
 
 Masked bins (NaN balancing weight, or no sequence at all) lose every edge, so they never change
