@@ -234,7 +234,7 @@ print('ok')
 @pytest.mark.workflow
 def test_workflow_dag_errors_and_level5_dependency(tmp_path):
     """Dry runs: a cohort naming a reference with Hi-C waits for its level5.zarr; a sample-sheet mismatch
-    stops the DAG with the names; the demo-contig mismatch then fails the genotypes job with the fix."""
+    and a VCF contig the reference lacks stop the run before any job, with the names and the fix."""
     import subprocess
     import sys
 
@@ -250,12 +250,15 @@ def test_workflow_dag_errors_and_level5_dependency(tmp_path):
 
     base = {"references": {"yeast_R64": {"fasta": str(YEAST_FASTA), "hic": str(YEAST_COOL)}},
             "cohorts": {"kg": {"vcf": str(VCF_1KG), "reference": "yeast_R64", "regions": ["20:1000000-1010000"]}}}
-    dry = smk(base, "-n", "level6")
+    # human '20' aliased onto yeast chrI only to build the DAG (dry run): never a real analysis
+    aliased = yaml.safe_load(yaml.safe_dump(base))
+    aliased["cohorts"]["kg"]["contig_aliases"] = {"20": "chrI"}
+    dry = smk(aliased, "-n", "level6")
     assert dry.returncode == 0, dry.stderr[-3000:]
     assert "level5_genome" in dry.stdout and "level6_shard" in dry.stdout
 
     (tmp_path / "s.tsv").write_text("sample_id\tcohort\nHG00096\tkg\nNOT_A_SAMPLE\tkg\n")
-    bad = smk({**base, "samples": str(tmp_path / "s.tsv")}, "-n", "level6")
+    bad = smk({**aliased, "samples": str(tmp_path / "s.tsv")}, "-n", "level6")
     assert bad.returncode != 0 and "NOT_A_SAMPLE" in bad.stdout + bad.stderr
 
     run = smk(base, "genotypes")
