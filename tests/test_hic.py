@@ -322,5 +322,10 @@ def test_config_section_validates():
     with pytest.raises(ConfigError, match="balance_missing"):
         validate_config({"references": {"y": {"fasta": str(YEAST_FASTA)}},
                          "levels": {"hic": {"balance_missing": "maybe"}}})
+    with pytest.raises(ConfigError, match="boundary_threshold"):
+        validate_config({"references": {"y": {"fasta": str(YEAST_FASTA)}},
+                        "levels": {"hic": {"boundary_threshold": "mean"}}})
+    assert validate_config({"references": {"y": {"fasta": str(YEAST_FASTA)}},
+                            "levels": {"hic": {"boundary_threshold": 0.2}}})["levels"]["hic"]["boundary_threshold"] == 0.2
     with pytest.raises(ConfigError, match="top_pct"):
         validate_config({"references": {"y": {"fasta": str(YEAST_FASTA)}}, "levels": {"hic": {"top_pct": 2}}})
