@@ -183,3 +183,37 @@ def test_bad_transcript_counted_not_crashing(tmp_path):
         L2.run(piece, l1, str(tmp_path / "bad2.zarr"), "chrI", cfg)
     assert not (tmp_path / "bad2.zarr").exists()
     assert not list(tmp_path.glob("bad2.zarr.tmp-*"))
+
+
+def test_levels_2_3_modules_on_the_triton_path_interpreted():
+    """The Triton backend (run by the interpreter on CPU, in a subprocess so TRITON_INTERPRET is set
+    before triton is imported) gives the reference outputs for both modules, long-exon path included."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("triton")
+    code = r'''
+import torch
+from genoattn.levels import codon as L2, exon as L3
+torch.manual_seed(0)
+m = L2.CodonAttention(8, 32, 2).eval()
+C = 50
+args = (torch.randn(C, 3, 8), torch.rand(C, 3, 4), torch.randint(0, 3, (C,)), torch.arange(C), torch.tensor([0, 7, 20, 50]))
+with torch.no_grad():
+    torch.testing.assert_close(m(*args, backend="triton"), m(*args, backend="reference"), atol=1e-5, rtol=1e-4)
+q, k, v = (torch.randn(40, 2, 16) for _ in range(3))
+cu = torch.tensor([0, 5, 40])
+torch.testing.assert_close(L2.packed_attention(q, k, v, cu, backend="triton", long_tokens=10),
+                           L2.packed_attention(q, k, v, cu, backend="reference"), atol=1e-5, rtol=1e-4)
+m3 = L3.ExonAttention(8, 8, 32, 2).eval()
+x = (torch.randn(30, 8), torch.randint(0, 5, (30,)), torch.randn(40, 8), torch.rand(40, 4), torch.randint(0, 5, (40,)),
+     torch.randint(0, 7, (5,)), torch.arange(5), torch.arange(5).flip(0), torch.tensor([0, 2, 5]))
+with torch.no_grad():
+    for a, b in zip(m3(*x, backend="triton"), m3(*x, backend="reference")):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+print("ok")
+'''
+    env = {**os.environ, "TRITON_INTERPRET": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
