@@ -329,3 +329,21 @@ def test_config_section_validates():
                             "levels": {"hic": {"boundary_threshold": 0.2}}})["levels"]["hic"]["boundary_threshold"] == 0.2
     with pytest.raises(ConfigError, match="top_pct"):
         validate_config({"references": {"y": {"fasta": str(YEAST_FASTA)}}, "levels": {"hic": {"top_pct": 2}}})
+
+
+@pytest.mark.parametrize("ref_len", [229_999, 240_100])
+def test_bins_follow_the_reference_when_lengths_differ_by_less_than_a_bin(tmp_path, ref_len, caplog):
+    # synthetic FASTA (N only, lengths matter here): chrI of the cooler is 230,221 bp = 24 bins
+    fa = tmp_path / "ref.fa"
+    fa.write_text(">chrI\n" + "N" * ref_len + "\n")
+    with caplog.at_level(logging.WARNING, logger="genoattn.hic"):
+        attrs = hic.run_contig(ref_cfg(fasta=str(fa)), "chrI", str(tmp_path / "g.zarr"), {})
+    assert any("230221" in r.getMessage() for r in caplog.records)
+    a, _ = read_graph(tmp_path / "g.zarr")
+    n = -(-ref_len // 10000)
+    assert attrs["n_bins"] == n and a["end"][-1] == ref_len and len(a["indptr"]) == n + 1
+    w0 = cooler.Cooler(str(YEAST_COOL)).bins().fetch("chrI")["weight"].values
+    k = min(n, len(w0))
+    np.testing.assert_array_equal(a["weight"][:k], w0[:k])
+    assert a["masked"][k:].all()
+    assert a["indices"].max() < n and np.isfinite(a["edge_features"]).all()
