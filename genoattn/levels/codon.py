@@ -28,7 +28,7 @@ Output contract: results/{reference}/level2/{contig}.zarr
 ----------------------------------------------------------
 Dims ``codon``, ``codon_base`` (3), ``exon``, ``exon_ptr`` (exon + 1), ``feature``.
 
-* ``codon_embedding`` float32 [codon, feature] (float16 with ``levels.level2.codon_dtype``); coords ``codon_frame`` int8, ``codon_exon``
+* ``codon_embedding`` float16 [codon, feature] (``levels.level2.codon_dtype``: float16 default, or float32); coords ``codon_frame`` int8, ``codon_exon``
   int64 (index into ``exon``), ``codon_start`` int64 (genomic position of the codon's first base
   on the transcript strand), ``codon_base_position`` int64 [codon, codon_base] (the three bases,
   transcript order). Codons of an exon are contiguous, ordered by CDS offset (frames interleave).
@@ -329,7 +329,7 @@ def run(annotation, level1: str, output: str, contig: str, config: dict, inputs=
     with atomic_store(output, attrs=attrs) as w:
         from genoattn.io.store import mark_coordinates
 
-        codon_dtype = np.dtype(cfg.get("codon_dtype", "float32"))
+        codon_dtype = np.dtype(cfg.get("codon_dtype", "float16"))
         emb_out = w.create("codon_embedding", (len(codons), dim), codon_dtype, dims=("codon", "feature"),
                            chunks=(65536, dim))
         exon_emb = np.zeros((len(exons), dim), np.float32)
