@@ -37,12 +37,39 @@ def _zarr():
     return zarr
 
 
+def _checksum_cache_dir() -> Path:
+    base = os.environ.get("GENOATTN_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "genoattn")
+    return Path(base) / "sha256"
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
+    """sha256 of a file, cached by (real path, size, mtime) so that the many jobs reading one large
+    input (a human .mcool, a biobank VCF) hash it once. The cache lives in $GENOATTN_CACHE_DIR
+    (default ~/.cache/genoattn); a changed file has a new size or mtime and is hashed again."""
+    real = os.path.realpath(path)
+    st = os.stat(real)
+    key = hashlib.sha256(real.encode()).hexdigest()[:32]
+    cache = _checksum_cache_dir() / f"{key}.json"
+    try:
+        entry = json.loads(cache.read_text())
+        if entry["size"] == st.st_size and entry["mtime_ns"] == st.st_mtime_ns and entry["path"] == real:
+            return entry["sha256"]
+    except (OSError, ValueError, KeyError):
+        pass
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open(real, "rb") as fh:
         for block in iter(lambda: fh.read(chunk), b""):
             h.update(block)
-    return h.hexdigest()
+    digest = h.hexdigest()
+    try:  # best effort: a read-only home directory only costs the re-hash
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"path": real, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}))
+        os.replace(tmp, cache)
+    except OSError:
+        pass
+    return digest
 
 
 def input_checksums(paths: Iterable[str | os.PathLike | None]) -> dict[str, str]:
