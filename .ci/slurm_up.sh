@@ -64,7 +64,7 @@ write_if_changed() { # path mode ; content on stdin ; returns 0 if changed
 
 HOST=$(hostname -s)
 getent hosts "$HOST" >/dev/null || echo "127.0.0.1 $HOST" >>/etc/hosts
-NCPU=$(nproc)
+NCPU=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)   # nproc honours OMP_NUM_THREADS: ignore it
 MEM=$(slurmd -C | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')
 MEM=$(( MEM > 2048 ? MEM - 1024 : MEM ))   # leave headroom so the node is never INVALID
 
