@@ -3,8 +3,8 @@
 Same contracts as :mod:`genoattn.kernels.reference` (read its docstrings). The routes:
 
 * dense / varlen: torch ``scaled_dot_product_attention``, whose CPU kernel is a tiled flash
-  (online softmax over key blocks) kernel; varlen gathers sequences of equal length into one call
-  (no padding, calls bounded by the number of distinct lengths);
+  (online softmax over key blocks) kernel; varlen runs one call per sequence on views, batching
+  sequences of equal length (no padding);
 * block-sparse: per query block, gather the listed key blocks (query blocks grouped by how many key
   blocks they list, in memory-bounded chunks) and run SDPA over the gathered keys;
 * local-global: query blocks attend a band of ``block + 2 * (window // 2)`` keys (a strided view)
@@ -30,6 +30,7 @@ BLOCK_Q = 128
 CHUNK_BYTES = 64 << 20  # budget for one chunk's gathered keys/values + scores
 LG_BLOCK_Q = 64
 GRAPH_CHUNK_EDGES = 8192
+GROUP_MIN = 4  # varlen: sequences sharing a length are batched into one call from this many on
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -93,9 +94,9 @@ def _sdpa_math(q, k, v, allowed, scale):
 def varlen_attention(q, k, v, cu_seqlens, max_seqlen=None, scale=None):
     """Packed sequences. q, k, v: [T, H, D]; cu_seqlens [S+1]. Returns [T, H, D].
 
-    Sequences of equal length are gathered into one unmasked SDPA call (so the number of calls is
-    bounded by the number of distinct lengths, not by S, and nothing is padded); a length held by a
-    single sequence runs on a strided view without a copy.
+    One unmasked SDPA call per sequence on a strided view (no copy, no padding), written into the
+    output in place; sequences sharing a length with >= GROUP_MIN others are gathered into one call,
+    so many short sequences do not cost one Python call each.
     """
     scale = _scale(q, scale)
     T, H, D = q.shape
@@ -103,7 +104,7 @@ def varlen_attention(q, k, v, cu_seqlens, max_seqlen=None, scale=None):
     lengths = cu[1:] - cu[:-1]
     if T == 0 or lengths.numel() == 0:
         return torch.zeros_like(q)
-    pieces, token_ids = [], []
+    out = q.new_zeros(T, H, D)
     uniq, inverse = torch.unique(lengths, return_inverse=True)
     order = torch.argsort(inverse, stable=True)
     counts = torch.bincount(inverse, minlength=uniq.numel()).tolist()
@@ -114,23 +115,16 @@ def varlen_attention(q, k, v, cu_seqlens, max_seqlen=None, scale=None):
         if L == 0:
             continue
         starts = cu[:-1][seqs]
-        if n == 1:
-            a = int(starts[0])
-            x = [t[a:a + L].transpose(0, 1)[None] for t in (q, k, v)]  # [1, H, L, D] views
-            o = F.scaled_dot_product_attention(*x, scale=scale)[0].transpose(0, 1)  # [L, H, D]
-            pieces.append(o)
-            token_ids.append(torch.arange(a, a + L))
+        if n < GROUP_MIN:
+            for a in starts.tolist():
+                x = [t[a:a + L].transpose(0, 1)[None] for t in (q, k, v)]  # [1, H, L, D] views
+                out[a:a + L] = F.scaled_dot_product_attention(*x, scale=scale)[0].transpose(0, 1)
             continue
         idx = (starts[:, None] + torch.arange(L)[None, :]).to(q.device)  # [n, L]
         x = [t[idx].permute(0, 2, 1, 3) for t in (q, k, v)]  # [n, H, L, D]
         o = F.scaled_dot_product_attention(*x, scale=scale).permute(0, 2, 1, 3)  # [n, L, H, D]
-        pieces.append(o.reshape(n * L, H, D))
-        token_ids.append(idx.flatten().cpu())
-    flat = torch.cat(pieces)
-    ids = torch.cat(token_ids).to(q.device)
-    inv = torch.empty(T, dtype=torch.int64, device=q.device)
-    inv[ids] = torch.arange(ids.numel(), device=q.device)
-    return flat[inv]
+        out[idx.flatten()] = o.reshape(n * L, H, D)
+    return out
 
 
 # ----------------------------------------------------------------------------- block-sparse

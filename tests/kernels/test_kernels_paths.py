@@ -65,7 +65,7 @@ def test_dense_no_mask_scale(backend, dtype, D):
 @params
 def test_varlen(backend, dtype, D):
     g = rng()
-    lengths = [7, 0, 23, 7, 1, int(torch.randint(2, 40, (1,), generator=g)), 23]  # repeats: grouped calls
+    lengths = [7, 0, 23, 7, 1, int(torch.randint(2, 40, (1,), generator=g)), 23] + [5] * 5  # 5 x 5: one grouped call
     cu = cu_seqlens(lengths).to(DEVICE)
     T, H = sum(lengths), 2
     q, k, v = (torch.randn(T, H, D, generator=g) for _ in range(3))
