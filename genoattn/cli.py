@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 
 
 def _cmd_check_config(args) -> int:
@@ -39,9 +38,12 @@ def _cmd_tokenize(args) -> int:
 
 def _cmd_level1(args) -> int:
     if args.sequence is not None:
-        return _level1_example(args)
+        from genoattn.cli_jobs import level1_example
+        return level1_example(args)
+    if args.config:
+        return _cmd_level(args)
     if not (args.tokens and args.contig and args.out):
-        print("genoattn level1: give --sequence, or --tokens, --contig and --out", file=sys.stderr)
+        print("genoattn level1: give --sequence, --config, or --tokens, --contig and --out", file=sys.stderr)
         return 2
     from genoattn.config import validate_config
     from genoattn.levels import level1
@@ -54,47 +56,41 @@ def _cmd_level1(args) -> int:
     return 0
 
 
-def _level1_example(args) -> int:
-    """Run one window of the given sequence and print FLOPs, memory and time (the spec's example)."""
-    import torch
+def _cmd_level(args) -> int:
+    """One level's jobs from a workflow config (genoattn.cli_jobs), as the rules run them."""
+    from genoattn.cli_jobs import run_level
+    from genoattn.runtime import setup_logging
 
-    from genoattn import alphabet
-    from genoattn.kernels import resolve
-    from genoattn.levels.level1 import describe_window, embed_windows, load_model, window_batch
-    from genoattn.model import pick_device
-
-    seq = args.sequence.strip()
-    tokens, _ = alphabet.encode(seq)
-    bad = alphabet.first_invalid(tokens)
-    if bad is not None:
-        print(f"--sequence: invalid character {seq[bad]!r} at position {bad + 1}", file=sys.stderr)
-        return 2
-    if len(seq) > args.window_size:
-        print(f"note: --sequence is {len(seq)} bp; only the first window of {args.window_size} bp is run")
-    cfg = {"dim": args.dim, "heads": args.heads, "window": args.window_size, "checkpoint": args.checkpoint,
-           "seed": args.seed}
-    dev = pick_device(args.device)
-    module, identity = load_model(cfg, dev)
-    batch = window_batch(tokens, [0], args.window_size)
-    embed_windows(module, batch, False, dev)  # warm-up
-    reps = 5
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        out = embed_windows(module, batch, not args.no_reverse_complement, dev)
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    dt = (time.perf_counter() - t0) / reps
-    info = describe_window(seq, args.window_size, args.heads, args.dim)
-    passes = 1 if args.no_reverse_complement else 2
-    print(f"window: {info['length']} bp of sequence in a {args.window_size} bp window "
-          f"({args.window_size - info['length']} padded), {args.heads} heads x head dim {args.dim // args.heads}")
-    print(f"attention FLOPs: {info['attention_flops'] * passes / 1e6:.1f} MFLOP "
-          f"(QK^T + PV, {passes} pass{'es' if passes > 1 else ''})")
-    print(f"score memory: tiled {info['tiled_score_bytes'] / 1024:.0f} KiB per block of 128 queries "
-          f"vs full matrix {info['full_score_bytes'] / 1024:.0f} KiB")
-    print(f"time: {dt * 1e3:.2f} ms per window on {dev} (kernel backend {resolve(None, dev)}; "
-          f"mean of {reps}); output {tuple(out.shape)}; weights {identity['weights']}")
+    setup_logging(None)
+    selection = {k: getattr(args, k) for k in ("reference", "cohort", "contig", "step", "shard", "gather")
+                 if getattr(args, k, None) is not None}
+    run_level(args.level, args.config, out=args.out, threads=args.threads, **selection)
     return 0
+
+
+# name -> (selects reference or cohort, per-contig, help); each runs what `snakemake <name>` runs, one job at a time
+LEVELS = {
+    "hic": ("reference", True, "Hi-C contact graph per contig, then trans.zarr (--contig trans: trans.zarr only)"),
+    "level2": ("reference", True, "codon attention per contig (reads annotation.parquet, level1)"),
+    "level3": ("reference", True, "exon/gene attention per contig (reads annotation.parquet, level1, level2)"),
+    "level4": ("reference", True, "graph attention over the Hi-C graph per contig (reads hic, level1[, level3])"),
+    "level5": ("reference", False, "genome-wide block-sparse attention (reads every level4 store, hic/trans.zarr)"),
+    "genotypes": ("cohort", False, "VCF/BCF -> genotypes.zarr, then ld_blocks.zarr"),
+    "level6": ("cohort", False, "per-individual attention: every shard then the gather, one --shard, or --gather"),
+}
+
+
+def _add_config_args(p, level: str, select: str, per_contig: bool) -> None:
+    """--config/--reference|--cohort/--contig/--out/--threads of a config-driven level command."""
+    g = p.add_argument_group("from a workflow config (the rule's inputs, params and output paths)")
+    g.add_argument("--config", required=level != "level1", help="workflow config (validated like the Snakefile)")
+    g.add_argument(f"--{select}", help=f"name in the config's {select}s (default: the only one)")
+    if per_contig and level != "level1":
+        g.add_argument("--contig", help="one selected contig (default: every selected contig, one after the other)")
+    if level != "level1":
+        g.add_argument("--out", help="store to write (default: the results-layout path the rule writes)")
+    g.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    p.set_defaults(level=level)
 
 
 def _cmd_annotate(args) -> int:
@@ -145,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--chunk-size", type=int, default=1 << 20)
     t.set_defaults(func=_cmd_tokenize)
 
-    l1 = sub.add_parser("level1", help="nucleotide attention: one --sequence window, or a contig of tokens.zarr")
+    l1 = sub.add_parser("level1", help="nucleotide attention: one --sequence window, a contig of tokens.zarr, "
+                                       "or the jobs of a --config")
     l1.add_argument("--sequence", help="run one window of this sequence and print FLOPs, memory and time")
     l1.add_argument("--tokens", help="tokens.zarr")
     l1.add_argument("--contig")
@@ -160,6 +157,18 @@ def build_parser() -> argparse.ArgumentParser:
     l1.add_argument("--seed", type=int, default=0)
     l1.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     l1.set_defaults(func=_cmd_level1)
+    _add_config_args(l1, "level1", "reference", True)
+
+    for name, (select, per_contig, text) in LEVELS.items():
+        lp = sub.add_parser(name, help=text, description=f"{text}. Runs the jobs of `snakemake {name}` one after "
+                            "the other, with the rule's inputs (which must exist), params and output paths.")
+        _add_config_args(lp, name, select, per_contig)
+        if name == "genotypes":
+            lp.add_argument("--step", choices=["all", "genotypes", "ld_blocks"], default="all")
+        if name == "level6":
+            lp.add_argument("--shard", type=int, help="run this shard only (results/{cohort}/level6_shards/K.zarr)")
+            lp.add_argument("--gather", action="store_true", help="only gather the existing shards")
+        lp.set_defaults(func=_cmd_level)
 
     a = sub.add_parser("annotate", help="GTF/GFF3 -> annotation.parquet (the annotation table)")
     a.add_argument("--annotation", required=True, help="GTF or GFF3, plain, gzip or bgzip")
