@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 log = logging.getLogger("genoattn.plots")
+MAX_POINTS = 20000  # per store in the PCA scatter plots
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -138,6 +139,8 @@ def plot_generic(stores: list[str], out: str, title: str) -> None:
             continue
         x = np.asarray(ds[names[0]].values, dtype=np.float64)
         x = x[np.isfinite(x).all(1)]
+        if len(x) > MAX_POINTS:  # a deterministic subsample keeps the figure readable and fast
+            x = x[np.linspace(0, len(x) - 1, MAX_POINTS).astype(np.int64)]
         if len(x):
             chunks.append(x)
             labels.append((_contig_of(p), names[0], len(x)))
@@ -156,7 +159,7 @@ def plot_generic(stores: list[str], out: str, title: str) -> None:
     ax.set_ylabel(f"PC2 ({ratio[1]:.0%})")
     ax.set_title(f"{title}: {labels[0][1]} [{allx.shape[0]} x {allx.shape[1]}]")
     if len(labels) <= 20:
-        ax.legend(fontsize=7, markerscale=2, ncol=2)
+        ax.legend(fontsize=7, markerscale=2, ncol=2, loc="upper right")
     _save(fig, out)
 
 
@@ -274,7 +277,7 @@ def plot_level5(stores: list[str], out: str) -> None:
     fig, (ax, ax2) = _figure(2)
     path = stores[0]
     ds = _open(path)
-    chrom = np.asarray(ds["chrom"].values).astype(str) if "chrom" in ds else None
+    chrom = np.array([str(c) for c in ds["chrom"].values]) if "chrom" in ds else None  # zarr StringDType
     layout = Path(path).with_name("level5_layout.npz")
     if layout.exists():
         with np.load(layout, allow_pickle=False) as z:
@@ -310,12 +313,12 @@ def plot_level5(stores: list[str], out: str) -> None:
 def plot_level6(stores: list[str], out: str) -> None:
     """Per-sample embeddings (dim 'sample') on their first two PCs."""
     ds = _open(stores[0])
-    names = [n for n in _embedding_vars(ds) if "sample" in ds[n].dims]
+    names = [n for n in _embedding_vars(ds) if any(str(d).startswith("sample") for d in ds[n].dims)]
     if not names:
         plot_generic(stores, out, "level 6")
         return
     x = np.asarray(ds[names[0]].values, dtype=np.float64)
-    if ds[names[0]].dims[0] != "sample":
+    if not str(ds[names[0]].dims[0]).startswith("sample"):
         x = x.T
     scores, ratio = _pca(x)
     fig, (ax,) = _figure(1, width=6.5)

@@ -1,0 +1,93 @@
+"""Report figures (workflow/scripts/plot_level.py) on small synthetic stores that follow the level
+contracts (random values, said so), and the choice of plots per configured level."""
+
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+sys.path.append(str(ROOT / "workflow" / "scripts"))  # appended: workflow/scripts/tokenize.py must not shadow the stdlib
+import plot_level  # noqa: E402
+
+from genoattn.io.store import atomic_store, mark_coordinates  # noqa: E402
+
+
+def _png_ok(path):
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    assert not list(path.parent.glob(path.name + ".tmp-*"))
+
+
+def _level1(path, rng, n=300, dim=16):
+    with atomic_store(path, attrs={"level": "level1"}) as w:
+        start = np.arange(n, dtype=np.int64) * 512
+        w.write("window_embedding", rng.normal(size=(n, dim)).astype(np.float32), dims=("window", "feature"))
+        w.write("window_start", start, dims=("window",))
+        w.write("window_end", start + 512, dims=("window",))
+        skipped = np.zeros(n, bool)
+        skipped[rng.integers(0, n, 10)] = True
+        w.write("window_skipped", skipped, dims=("window",))
+        mark_coordinates(w, "window_start", "window_end")
+
+
+def _bins(path, rng, n, dim=8, level="level4", contig="chrA"):
+    with atomic_store(path, attrs={"level": level}) as w:
+        start = np.arange(n, dtype=np.int64) * 10000
+        w.write("embedding", rng.normal(size=(n, dim)).astype(np.float32), dims=("bin", "feature"))
+        w.write("chrom", np.array([contig] * n, dtype=object), dims=("bin",))
+        w.write("start", start, dims=("bin",))
+        w.write("end", start + 10000, dims=("bin",))
+        w.write("masked", rng.random(n) < 0.1, dims=("bin",))
+        mark_coordinates(w, "chrom", "start", "end")
+
+
+def test_level1_figure_from_two_contigs(tmp_path):
+    rng = np.random.default_rng()
+    stores = [tmp_path / "chrA.zarr", tmp_path / "chrB.zarr"]
+    for s in stores:
+        _level1(s, rng, n=int(rng.integers(50, 300)))
+    out = tmp_path / "plots" / "level1.png"
+    plot_level.plot("level1", stores, str(out))
+    _png_ok(out)
+
+
+def test_level4_and_level5_figures(tmp_path):
+    rng = np.random.default_rng()
+    l4 = [tmp_path / "level4" / "chrA.zarr", tmp_path / "level4" / "chrB.zarr"]
+    _bins(l4[0], rng, 40)
+    _bins(l4[1], rng, 25, contig="chrB")
+    plot_level.plot("level4", l4, str(tmp_path / "l4.png"))
+    _png_ok(tmp_path / "l4.png")
+    l5 = tmp_path / "level5.zarr"
+    _bins(l5, rng, 65, level="level5")
+    nb = 9  # a block layout cached beside the store, as level 5 writes it
+    mask = rng.random((nb, nb)) < 0.3
+    np.fill_diagonal(mask, True)
+    indptr = np.concatenate([[0], np.cumsum(mask.sum(1))])
+    np.savez(tmp_path / "level5_layout.npz", key=np.array("k"), block_size=np.array(8), indptr=indptr,
+             indices=np.nonzero(mask)[1], stats=np.array("{}"))
+    plot_level.plot("level5", [l5], str(tmp_path / "l5.png"))
+    _png_ok(tmp_path / "l5.png")
+
+
+def test_a_store_without_the_expected_variables_gets_the_generic_figure(tmp_path, caplog):
+    rng = np.random.default_rng()
+    s = tmp_path / "odd.zarr"
+    with atomic_store(s, attrs={}) as w:
+        w.write("sample_vector", rng.normal(size=(30, 6)).astype(np.float32), dims=("samples", "feature"))
+    plot_level.plot("level4", [s], str(tmp_path / "odd.png"))  # no 'embedding' variable
+    _png_ok(tmp_path / "odd.png")
+    plot_level.plot("level6", [s], str(tmp_path / "l6.png"))  # per-sample PCA
+    _png_ok(tmp_path / "l6.png")
+
+
+def test_pca_explains_a_planted_direction():
+    rng = np.random.default_rng()
+    direction = rng.normal(size=12)
+    direction /= np.linalg.norm(direction)
+    x = rng.normal(scale=0.01, size=(500, 12)) + rng.normal(size=(500, 1)) * direction
+    scores, ratio = plot_level._pca(x, k=2)
+    assert ratio[0] > 0.95 and scores.shape == (500, 2)
+    assert ratio[0] >= ratio[1] >= 0
