@@ -376,6 +376,7 @@ def measure_one(pattern, impl, device, dtype_name, repeat, backward, seed=0):
     torch = _torch()
     dtype = getattr(torch, dtype_name)
     s = dict(SHAPES[device][pattern])
+    torch.manual_seed(seed)  # every implementation sees the same inputs
     g = torch.Generator().manual_seed(seed)
     kind, device = device, tensor_device(device)
     inp = MAKERS[pattern](s, device, dtype, g)
