@@ -3,7 +3,9 @@ import os
 
 # The repository root, for the SLURM jobs' precommand (profiles/slurm/job_env.sh) and the conda
 # envs' post-deploy scripts (pip install of this checkout); exported to jobs by sbatch.
-os.environ.setdefault("GENOATTN_SRC", os.path.dirname(os.path.abspath(workflow.main_snakefile)))
+os.environ.setdefault(
+    "GENOATTN_SRC", os.path.dirname(os.path.abspath(workflow.main_snakefile))
+)
 
 # level -> (TARGETS key, inputs of the plot: results-relative patterns)
 PLOTS = {
