@@ -245,11 +245,12 @@ def build(pattern, impl, inp, s, device):
             bounds = cu.tolist()
 
             def run():
-                out = torch.empty_like(q)
-                for a, b in zip(bounds[:-1], bounds[1:]):
-                    x = [t[a:b].transpose(0, 1)[None] for t in (q, k, v)]
-                    out[a:b] = F.scaled_dot_product_attention(*x)[0].transpose(0, 1)
-                return out
+                outs = []
+                parts = [t.split(lengths, 0) for t in (q, k, v)]
+                for i in range(len(lengths)):
+                    x = [t[i].transpose(0, 1)[None] for t in parts]
+                    outs.append(F.scaled_dot_product_attention(*x)[0].transpose(0, 1))
+                return torch.cat(outs)
             return run, 0.0, "one SDPA call per sequence"
         if impl == "sdpa_padded":
             Lm = max(lengths)

@@ -94,9 +94,9 @@ def _sdpa_math(q, k, v, allowed, scale):
 def varlen_attention(q, k, v, cu_seqlens, max_seqlen=None, scale=None):
     """Packed sequences. q, k, v: [T, H, D]; cu_seqlens [S+1]. Returns [T, H, D].
 
-    One unmasked SDPA call per sequence on a strided view (no copy, no padding), written into the
-    output in place; sequences sharing a length with >= GROUP_MIN others are gathered into one call,
-    so many short sequences do not cost one Python call each.
+    One unmasked SDPA call per sequence on a strided view (no copy, no padding), the results
+    concatenated once; sequences sharing a length with >= GROUP_MIN others are gathered into one
+    call, so many short sequences do not cost one Python call each.
     """
     scale = _scale(q, scale)
     T, H, D = q.shape
@@ -104,7 +104,10 @@ def varlen_attention(q, k, v, cu_seqlens, max_seqlen=None, scale=None):
     lengths = cu[1:] - cu[:-1]
     if T == 0 or lengths.numel() == 0:
         return torch.zeros_like(q)
-    out = q.new_zeros(T, H, D)
+    # torch.split (not slicing per sequence): its backward is one concatenation of the pieces
+    # gradients, where per-sequence slices would each materialise a full-size gradient
+    parts = [t.split(lengths.tolist(), 0) for t in (q, k, v)]
+    slots: list = [None] * lengths.numel()  # per sequence its output, concatenated in order at the end
     uniq, inverse = torch.unique(lengths, return_inverse=True)
     order = torch.argsort(inverse, stable=True)
     counts = torch.bincount(inverse, minlength=uniq.numel()).tolist()
@@ -114,17 +117,17 @@ def varlen_attention(q, k, v, cu_seqlens, max_seqlen=None, scale=None):
         pos += n
         if L == 0:
             continue
-        starts = cu[:-1][seqs]
         if n < GROUP_MIN:
-            for a in starts.tolist():
-                x = [t[a:a + L].transpose(0, 1)[None] for t in (q, k, v)]  # [1, H, L, D] views
-                out[a:a + L] = F.scaled_dot_product_attention(*x, scale=scale)[0].transpose(0, 1)
+            for i in seqs.tolist():
+                x = [t[i].transpose(0, 1)[None] for t in parts]  # [1, H, L, D] views
+                slots[i] = F.scaled_dot_product_attention(*x, scale=scale)[0].transpose(0, 1)
             continue
-        idx = (starts[:, None] + torch.arange(L)[None, :]).to(q.device)  # [n, L]
-        x = [t[idx].permute(0, 2, 1, 3) for t in (q, k, v)]  # [n, H, L, D]
+        x = [torch.stack([t[i] for i in seqs.tolist()]).permute(0, 2, 1, 3) for t in parts]  # [n, H, L, D]
         o = F.scaled_dot_product_attention(*x, scale=scale).permute(0, 2, 1, 3)  # [n, L, H, D]
-        out[idx.flatten()] = o.reshape(n * L, H, D)
-    return out
+        for i, oi in zip(seqs.tolist(), o.unbind(0)):  # unbind: backward is one stack, not n copies
+            slots[i] = oi
+    # one concatenation (its backward hands out views): no per-sequence copies of the whole gradient
+    return torch.cat([x for x in slots if x is not None])
 
 
 # ----------------------------------------------------------------------------- block-sparse
