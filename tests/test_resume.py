@@ -200,3 +200,19 @@ def test_sigkilled_level1_job_leaves_no_complete_store_and_the_rerun_equals_a_cl
         np.testing.assert_array_equal(resumed[name], reference[name], err_msg=name)
     assert not list(out.parent.glob("chrI.zarr.tmp-*")), "the stale temporary store was not cleaned up"
     assert planned_jobs(snakemake(killed, "level1", "-n")) == {}
+
+
+# -- report over the finished run --------------------------------------------------------------------
+@pytest.mark.slow
+def test_report_has_a_figure_per_configured_level_only(finished):
+    """`snakemake plots` then `--report`: figures for levels 1-5 and Hi-C (the config has an
+    annotation and a cooler, no cohort), none for level 6."""
+    snakemake(finished, "plots")
+    plots = finished / "results" / "yeast" / "plots"
+    assert {p.name for p in plots.glob("*.png")} == {
+        "level1.png", "level2.png", "level3.png", "hic.png", "level4.png", "level5.png"}
+    snakemake(finished, "--report", "report.html", "plots")
+    html = (finished / "report.html").read_text(errors="ignore")
+    for caption in ("Level 1, nucleotide attention", "Hi-C contact graph", "Level 5, genome-wide"):
+        assert caption in html
+    assert "Level 6, cohort attention" not in html
