@@ -1,7 +1,9 @@
 # genoattn workflow: hierarchical attention over a genome at six scales.
 # This file includes the rule files and defines `all`; see README.md and config/README.md.
 
+
 include: "workflow/rules/common.smk"
+include: "workflow/rules/inputs.smk"
 include: "workflow/rules/tokenize.smk"
 include: "workflow/rules/annotation.smk"
 include: "workflow/rules/level1.smk"

@@ -1,19 +1,5 @@
 # Annotation table: GTF/GFF3 -> results/{reference}/annotation.parquet (0-based half-open, contigs
 # mapped onto the reference FASTA's names). One job per reference that has an `annotation`.
-import os
-
-
-def annotation_mem_mb(wildcards, attempt):
-    # parsing holds ~1 KB per row: ~60x a gzip file's size, ~3x a plain one's (GENCODE human: ~3 GB)
-    path = L.ref(wildcards.reference)["annotation"]
-    size_mb = os.path.getsize(path) / 1e6 if os.path.exists(path) else 100
-    factor = 60 if str(path).endswith((".gz", ".bgz")) else 3
-    return int(attempt * max(1000, 500 + factor * size_mb))
-
-
-def annotation_fasta_index(wildcards):
-    fasta = L.ref(wildcards.reference)["fasta"]
-    return [p for p in (fasta + ".fai", fasta + ".gzi") if os.path.exists(p)]
 
 
 rule annotation:

@@ -16,13 +16,19 @@ config.update(_validated)
 preflight(config, quiet=True)
 L = Layout(config)
 
+# The repository root, for the SLURM jobs' precommand (profiles/slurm/job_env.sh) and the conda
+# envs' post-deploy scripts (pip install of this checkout); exported to jobs by sbatch.
+os.environ.setdefault(
+    "GENOATTN_SRC", os.path.dirname(os.path.abspath(workflow.main_snakefile))
+)
+
 # Software deployment: every rule names a conda env and a container image (see containers/).
 ENV_CPU = "../../envs/genoattn-cpu.yaml"
 ENV_GPU = "../../envs/genoattn-gpu.yaml"
 IMAGE_CPU = "docker://ghcr.io/genoattn/genoattn-cpu:0.1.0"
 IMAGE_GPU = "docker://ghcr.io/genoattn/genoattn-gpu:0.1.0"
 
-# Targets registered by each rule file; rule `all` (targets.smk) asks for all of them.
+# Targets registered by each rule file; rule `all` (Snakefile) asks for all of them.
 TARGETS = {}
 
 

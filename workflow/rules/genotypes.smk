@@ -1,19 +1,6 @@
 # Cohort genotypes: VCF/BCF -> results/{cohort}/genotypes.zarr (VCF Zarr names), then LD blocks.
 
 
-def genotypes_inputs(wildcards):
-    from genoattn.io.vcf import index_path
-
-    vcf = config["cohorts"][wildcards.cohort]["vcf"]
-    out = {"vcf": vcf}
-    idx = index_path(vcf)
-    if idx:  # a missing index fails inside the job with the command that makes it
-        out["index"] = idx
-    if config.get("samples"):
-        out["samples"] = config["samples"]
-    return out
-
-
 rule genotypes_cohort:
     input:
         unpack(genotypes_inputs),

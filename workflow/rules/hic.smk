@@ -2,29 +2,6 @@
 # genome-wide trans-chromosomal links read by level 5. Only references with a `hic` key.
 
 
-def hic_inputs(wildcards):
-    ref = L.ref(wildcards.reference)
-    out = {"hic": ref["hic"], "fasta": ref["fasta"]}
-    if ref.get("hic_breakpoints"):
-        out["breakpoints"] = ref["hic_breakpoints"]
-    return out
-
-
-def hic_ref_params(wildcards):
-    """The reference keys that shape the graph (a change reruns the rules)."""
-    ref = L.ref(wildcards.reference)
-    keys = (
-        "fasta",
-        "hic",
-        "hic_resolution",
-        "hic_balance",
-        "hic_breakpoints",
-        "contig_aliases",
-        "chr_prefix",
-    )
-    return {k: ref.get(k) for k in keys}
-
-
 ruleorder: hic_trans > hic_graph
 
 

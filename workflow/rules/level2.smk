@@ -2,10 +2,6 @@
 # Only references with an annotation have levels 2-3.
 
 
-def annotated_references():
-    return [r for r in L.references if L.ref(r).get("annotation")]
-
-
 rule level2_contig:
     input:
         annotation=L.path("{reference}", "annotation.parquet"),

@@ -1,19 +1,6 @@
 # Level 4: graph attention over the Hi-C contact graph, one job per contig.
 
 
-def level4_level3(wildcards):
-    """The level-3 store of the contig when gene context is used (levels.level4.gene_context)."""
-    setting = L.level("level4")["gene_context"]
-    if setting is False:
-        return []
-    wanted = setting is True or (
-        "level3" in TARGETS and L.ref(wildcards.reference).get("annotation")
-    )
-    if wanted:
-        return L.path(wildcards.reference, "level3", f"{wildcards.contig}.zarr")
-    return []
-
-
 rule level4_contig:
     input:
         hic=L.path("{reference}", "hic", "{contig}.zarr"),

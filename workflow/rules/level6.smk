@@ -1,22 +1,5 @@
 # Level 6: local-global attention per individual, one job per shard of samples, then a gather.
 # The shard count comes from the sample sheet / VCF header at DAG-build time (no checkpoint).
-from genoattn.levels.cohort import shard_count
-
-
-def level6_context(wildcards):
-    """results/{reference}/level5.zarr when the cohort names a reference that has (or will have) one."""
-    ref = config["cohorts"][wildcards.cohort].get("reference")
-    if not ref:
-        return []
-    path = L.path(ref, "level5.zarr")
-    if path in TARGETS.get("level5", []) or os.path.exists(path):
-        return path
-    return []
-
-
-def level6_shards(wildcards):
-    n = shard_count(config, wildcards.cohort)
-    return [L.path(wildcards.cohort, "level6_shards", f"{k}.zarr") for k in range(n)]
 
 
 rule level6_shard:

@@ -1,12 +1,6 @@
 # Helpers of report.smk, kept in their own file (snakemake --lint wants functions apart).
 import os
 
-# The repository root, for the SLURM jobs' precommand (profiles/slurm/job_env.sh) and the conda
-# envs' post-deploy scripts (pip install of this checkout); exported to jobs by sbatch.
-os.environ.setdefault(
-    "GENOATTN_SRC", os.path.dirname(os.path.abspath(workflow.main_snakefile))
-)
-
 # level -> (TARGETS key, inputs of the plot: results-relative patterns)
 PLOTS = {
     "level1": ("level1", ["level1/{contig}.zarr"]),

@@ -10,16 +10,16 @@ rule tokenize_reference:
         L.path("{reference}", "logs", "tokenize.log"),
     benchmark:
         L.path("{reference}", "benchmarks", "tokenize.tsv")
-    params:
-        reference=lambda w: L.ref(w.reference),
-        cfg=L.level("tokenize"),
-    threads: 1
-    resources:
-        mem_mb=2000,
     conda:
         ENV_CPU
     container:
         IMAGE_CPU
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        reference=lambda w: L.ref(w.reference),
+        cfg=L.level("tokenize"),
     script:
         "../scripts/tokenize.py"
 
