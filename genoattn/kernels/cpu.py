@@ -10,7 +10,7 @@ Same contracts as :mod:`genoattn.kernels.reference` (read its docstrings). The r
 * local-global: query blocks attend a band of ``block + 2 * (window // 2)`` keys (a strided view)
   plus the ``g`` global keys, memory ``O(n * (w + g))``; global queries attend everything;
 * graph (GAT on CSR): destination nodes in chunks of at most ``chunk_edges`` in-edges, segment
-  softmax with ``scatter_reduce``/``index_add``, forward and backward written out so that only a
+  softmax with ``segment_reduce``/``index_add``, forward and backward written out so that only a
   chunk's ``[edges, heads, dim]`` gather exists at a time (never one over all edges).
 
 Rows without any allowed key return zeros and zero gradient.
