@@ -31,6 +31,8 @@ from genoattn.kernels.triton import configs
 
 NEG = -1.0e30
 LOG2E = 1.4426950408889634
+K_NEG = tl.constexpr(NEG)  # globals read inside @jit kernels must be constexpr
+K_LOG2E = tl.constexpr(LOG2E)
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -78,7 +80,7 @@ def _fwd_kernel(Q, K, V, O, LSE, KMASK, SEG, BPTR, BIDX,
                 mask=m_valid[:, None] & d_valid[None, :], other=0.0)
     if DOT_F32:
         q = q.to(tl.float32)
-    m_i = tl.full([BLOCK], NEG, tl.float32)
+    m_i = tl.full([BLOCK], K_NEG, tl.float32)
     l_i = tl.zeros([BLOCK], tl.float32)
     acc = tl.zeros([BLOCK, BLOCK_D], tl.float32)
     if SPARSE:
@@ -105,7 +107,7 @@ def _fwd_kernel(Q, K, V, O, LSE, KMASK, SEG, BPTR, BIDX,
             s = tl.dot(q, tl.trans(k)) * qk_scale
         ok = _allowed(offs_m, offs_n, m_valid, n_valid, b, KMASK, SEG, sm_b, half_window, n_global,
                       HAS_KMASK, HAS_SEG, LOCAL)
-        s = tl.where(ok, s, NEG)
+        s = tl.where(ok, s, K_NEG)
         m_new = tl.maximum(m_i, tl.max(s, 1))
         p = tl.where(ok, tl.exp2(s - m_new[:, None]), 0.0)
         alpha = tl.exp2(m_i - m_new)
@@ -120,7 +122,7 @@ def _fwd_kernel(Q, K, V, O, LSE, KMASK, SEG, BPTR, BIDX,
     out = acc / l_safe[:, None]
     tl.store(O + b * so_b + hh * so_h + offs_m[:, None] * so_n + offs_d[None, :], out.to(O.dtype.element_ty),
              mask=m_valid[:, None] & d_valid[None, :])
-    lse = tl.where(has, m_i + tl.log2(l_safe), -NEG)
+    lse = tl.where(has, m_i + tl.log2(l_safe), -K_NEG)
     tl.store(LSE + bh * N + offs_m, lse, mask=m_valid)
 
 
@@ -165,7 +167,7 @@ def _bwd_dkdv_kernel(Q, K, V, DO, LSE, DELTA, DK, DV, KMASK, SEG, CPTR, CIDX,
                     other=0.0).to(tl.float32)
         do = tl.load(DO + b * sdo_b + hh * sdo_h + offs_m[:, None] * sdo_n + offs_d[None, :], mask=q_mask,
                      other=0.0).to(tl.float32)
-        lse = tl.load(LSE + bh * N + offs_m, mask=m_valid, other=-NEG)
+        lse = tl.load(LSE + bh * N + offs_m, mask=m_valid, other=-K_NEG)
         delta = tl.load(DELTA + bh * N + offs_m, mask=m_valid, other=0.0)
         s = tl.dot(q, tl.trans(k), input_precision="ieee") * qk_scale
         ok = _allowed(offs_m, offs_n, m_valid, n_valid, b, KMASK, SEG, sm_b, half_window, n_global,
@@ -203,7 +205,7 @@ def _bwd_dq_kernel(Q, K, V, DO, LSE, DELTA, DQ, KMASK, SEG, BPTR, BIDX,
                 other=0.0).to(tl.float32)
     do = tl.load(DO + b * sdo_b + hh * sdo_h + offs_m[:, None] * sdo_n + offs_d[None, :], mask=q_mask,
                  other=0.0).to(tl.float32)
-    lse = tl.load(LSE + bh * N + offs_m, mask=m_valid, other=-NEG)
+    lse = tl.load(LSE + bh * N + offs_m, mask=m_valid, other=-K_NEG)
     delta = tl.load(DELTA + bh * N + offs_m, mask=m_valid, other=0.0)
     dq = tl.zeros([BLOCK, BLOCK_D], tl.float32)
     if SPARSE:

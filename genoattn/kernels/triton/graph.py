@@ -24,6 +24,8 @@ from genoattn.kernels.triton import configs
 
 NEG = -1.0e30
 LOG2E = 1.4426950408889634
+K_NEG = tl.constexpr(NEG)  # globals read inside @jit kernels must be constexpr
+K_LOG2E = tl.constexpr(LOG2E)
 
 
 @triton.autotune(configs=configs.graph_configs(), key=["BLOCK_H", "BLOCK_D", "HAS_EB"])
@@ -39,7 +41,7 @@ def _gat_fwd(Hf, ASRC, ADST, EB, INDPTR, INDICES, O, LSE,
     h_valid = offs_h < NH
     d_valid = offs_d < D
     adst = tl.load(ADST + i * NH + offs_h, mask=h_valid, other=0.0).to(tl.float32)
-    m = tl.full([BLOCK_H], NEG, tl.float32)
+    m = tl.full([BLOCK_H], K_NEG, tl.float32)
     l = tl.zeros([BLOCK_H], tl.float32)
     acc = tl.zeros([BLOCK_H, BLOCK_D], tl.float32)
     for e in range(e0, e1, BLOCK_E):
@@ -50,8 +52,8 @@ def _gat_fwd(Hf, ASRC, ADST, EB, INDPTR, INDICES, O, LSE,
         z = tl.load(ASRC + src[:, None] * NH + offs_h[None, :], mask=eh, other=0.0).to(tl.float32) + adst[None, :]
         if HAS_EB:
             z += tl.load(EB + offs_e[:, None] * NH + offs_h[None, :], mask=eh, other=0.0).to(tl.float32)
-        z = tl.where(z > 0, z, z * slope) * LOG2E
-        z = tl.where(eh, z, NEG)
+        z = tl.where(z > 0, z, z * slope) * K_LOG2E
+        z = tl.where(eh, z, K_NEG)
         m_new = tl.maximum(m, tl.max(z, 0))
         p = tl.where(eh, tl.exp2(z - m_new[None, :]), 0.0)
         alpha = tl.exp2(m - m_new)
@@ -65,7 +67,7 @@ def _gat_fwd(Hf, ASRC, ADST, EB, INDPTR, INDICES, O, LSE,
     out = acc / l_safe[:, None]
     hd = h_valid[:, None] & d_valid[None, :]
     tl.store(O + i * (NH * D) + offs_h[:, None] * D + offs_d[None, :], out.to(O.dtype.element_ty), mask=hd)
-    tl.store(LSE + i * NH + offs_h, tl.where(has, m + tl.log2(l_safe), -NEG), mask=h_valid)
+    tl.store(LSE + i * NH + offs_h, tl.where(has, m + tl.log2(l_safe), -K_NEG), mask=h_valid)
 
 
 @triton.autotune(configs=configs.graph_configs(), key=["BLOCK_H", "BLOCK_D", "HAS_EB"])
@@ -82,7 +84,7 @@ def _gat_bwd_dst(Hf, ASRC, ADST, EB, INDPTR, INDICES, DO, LSE, DELTA, DZ, P, DAD
     d_valid = offs_d < D
     hd = h_valid[:, None] & d_valid[None, :]
     adst = tl.load(ADST + i * NH + offs_h, mask=h_valid, other=0.0).to(tl.float32)
-    lse = tl.load(LSE + i * NH + offs_h, mask=h_valid, other=-NEG)
+    lse = tl.load(LSE + i * NH + offs_h, mask=h_valid, other=-K_NEG)
     delta = tl.load(DELTA + i * NH + offs_h, mask=h_valid, other=0.0)
     do = tl.load(DO + i * (NH * D) + offs_h[:, None] * D + offs_d[None, :], mask=hd, other=0.0).to(tl.float32)
     da = tl.zeros([BLOCK_H], tl.float32)
@@ -94,7 +96,7 @@ def _gat_bwd_dst(Hf, ASRC, ADST, EB, INDPTR, INDICES, DO, LSE, DELTA, DZ, P, DAD
         z = tl.load(ASRC + src[:, None] * NH + offs_h[None, :], mask=eh, other=0.0).to(tl.float32) + adst[None, :]
         if HAS_EB:
             z += tl.load(EB + offs_e[:, None] * NH + offs_h[None, :], mask=eh, other=0.0).to(tl.float32)
-        zl = tl.where(z > 0, z, z * slope) * LOG2E
+        zl = tl.where(z > 0, z, z * slope) * K_LOG2E
         p = tl.where(eh, tl.exp2(zl - lse[None, :]), 0.0)
         hv = tl.load(Hf + src[:, None, None] * (NH * D) + offs_h[None, :, None] * D + offs_d[None, None, :],
                      mask=eh[:, :, None] & d_valid[None, None, :], other=0.0).to(tl.float32)
