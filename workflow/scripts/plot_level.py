@@ -137,10 +137,12 @@ def plot_generic(stores: list[str], out: str, title: str) -> None:
         names = _embedding_vars(ds)
         if not names:
             continue
-        x = np.asarray(ds[names[0]].values, dtype=np.float64)
+        var = ds[names[0]]
+        n = var.shape[0]
+        if n > MAX_POINTS:  # a deterministic subsample, read row by row: a level-2 store is GBs
+            var = var.isel({var.dims[0]: np.linspace(0, n - 1, MAX_POINTS).astype(np.int64)})
+        x = np.asarray(var.values, dtype=np.float64)
         x = x[np.isfinite(x).all(1)]
-        if len(x) > MAX_POINTS:  # a deterministic subsample keeps the figure readable and fast
-            x = x[np.linspace(0, len(x) - 1, MAX_POINTS).astype(np.int64)]
         if len(x):
             chunks.append(x)
             labels.append((_contig_of(p), names[0], len(x)))
