@@ -8,14 +8,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "data" / "demo"
-YEAST_FASTA = DEMO / "yeast_R64" / "S288C_R64-2-1.fa.gz"
-YEAST_GTF = DEMO / "yeast_R64" / "S288C_R64-2-1.gtf.gz"
-YEAST_GFF3 = DEMO / "yeast_R64" / "S288C_R64-2-1.gff3.gz"
-NCBI_FASTA = DEMO / "yeast_chrI_ncbi" / "ScerR64_I_GCF_000146045.2_R64_genomic.fna.gz"
-YEAST_COOL = DEMO / "hic" / "yeast.10kb.cool"
-VCF_1KG = DEMO / "1kg_chr20" / "reference.vcf.gz"
+from demo_paths import ROOT, YEAST_FASTA
 
 # Keep tests from fighting over the 2 cores of CI.
 os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -5,7 +5,7 @@ import shutil
 import pytest
 import yaml
 
-from conftest import VCF_1KG, YEAST_COOL, YEAST_FASTA
+from demo_paths import VCF_1KG, YEAST_COOL, YEAST_FASTA
 from genoattn.checks import PreflightError, preflight
 from genoattn.config import validate_config
 

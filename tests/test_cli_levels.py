@@ -13,7 +13,7 @@ import pytest
 import xarray as xr
 import yaml
 
-from conftest import ROOT, VCF_1KG, YEAST_COOL, YEAST_FASTA, YEAST_GTF
+from demo_paths import ROOT, VCF_1KG, YEAST_COOL, YEAST_FASTA, YEAST_GTF
 
 from genoattn.cli import main
 from genoattn.config import load_config

@@ -12,7 +12,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import YEAST_COOL, YEAST_FASTA
+from demo_paths import YEAST_COOL, YEAST_FASTA
 
 cooler = pytest.importorskip("cooler")
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 import xarray as xr
 
-from conftest import YEAST_FASTA
+from demo_paths import YEAST_FASTA
 from genoattn import alphabet
 from genoattn.levels import level1, tokenize
 from genoattn.levels.nucleotide import NucleotideAttention, owner_window, strand_symmetric

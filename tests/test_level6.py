@@ -8,7 +8,7 @@ import pytest
 import torch
 import xarray as xr
 
-from conftest import VCF_1KG
+from demo_paths import VCF_1KG
 from genoattn.io.samples import vcf_samples
 from genoattn.io.store import atomic_store, mark_coordinates, open_group
 from genoattn.io.vcf import convert_vcf
@@ -145,7 +145,7 @@ def test_missing_shard_and_stale_ld_blocks_are_errors(stores, tmp_path):
 
 def test_shard_count_comes_from_the_sample_sheet_or_the_vcf_header(tmp_path):
     from genoattn.config import validate_config
-    from conftest import YEAST_FASTA
+    from demo_paths import YEAST_FASTA
 
     sheet = tmp_path / "s.tsv"
     pick = vcf_samples(VCF_1KG)[:7]
@@ -165,7 +165,7 @@ def test_workflow_genotypes_and_level6_on_the_demo_cohorts(tmp_path):
 
     import yaml
 
-    from conftest import DEMO, ROOT, YEAST_FASTA
+    from demo_paths import DEMO, ROOT, YEAST_FASTA
 
     pick = vcf_samples(VCF_1KG)[10:18]
     (tmp_path / "samples.tsv").write_text("sample_id\tcohort\tbatch\n" +
@@ -240,7 +240,7 @@ def test_workflow_dag_errors_and_level5_dependency(tmp_path):
 
     import yaml
 
-    from conftest import ROOT, YEAST_COOL, YEAST_FASTA
+    from demo_paths import ROOT, YEAST_COOL, YEAST_FASTA
 
     def smk(cfg, *args):
         (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))

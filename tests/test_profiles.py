@@ -16,7 +16,7 @@ import pytest
 import yaml
 from pathlib import Path
 
-from conftest import ROOT, YEAST_FASTA
+from demo_paths import ROOT, YEAST_FASTA
 
 PROFILE = ROOT / "profiles" / "slurm" / "config.yaml"
 DEFAULT_PROFILE = ROOT / "profiles" / "default" / "config.yaml"

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from demo_paths import ROOT
 
 sys.path.append(str(ROOT / "workflow" / "scripts"))  # appended: workflow/scripts/tokenize.py must not shadow the stdlib
 import plot_level  # noqa: E402

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import ROOT, YEAST_COOL, YEAST_FASTA, YEAST_GTF
+from demo_paths import ROOT, YEAST_COOL, YEAST_FASTA, YEAST_GTF
 
 pytestmark = pytest.mark.workflow
 

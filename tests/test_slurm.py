@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import ROOT, YEAST_FASTA
+from demo_paths import ROOT, YEAST_FASTA
 
 pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
 

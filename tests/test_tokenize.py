@@ -8,7 +8,7 @@ import pysam
 import pytest
 import xarray as xr
 
-from conftest import NCBI_FASTA, YEAST_FASTA
+from demo_paths import NCBI_FASTA, YEAST_FASTA
 from genoattn import alphabet
 from genoattn.io.fasta import FastaError
 from genoattn.levels import tokenize

@@ -10,7 +10,7 @@ import pysam
 import pytest
 import xarray as xr
 
-from conftest import DEMO, VCF_1KG, YEAST_FASTA
+from demo_paths import DEMO, VCF_1KG, YEAST_FASTA
 from genoattn.config import validate_config
 from genoattn.io.samples import SampleSheetError, covariates, select_samples, vcf_samples
 from genoattn.io.store import open_group

@@ -10,7 +10,7 @@ import pytest
 import xarray as xr
 import yaml
 
-from conftest import ROOT, YEAST_FASTA, YEAST_GTF
+from demo_paths import ROOT, YEAST_FASTA, YEAST_GTF
 
 pytestmark = pytest.mark.workflow
 

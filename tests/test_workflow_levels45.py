@@ -8,7 +8,7 @@ import pytest
 import xarray as xr
 import yaml
 
-from conftest import ROOT, YEAST_COOL, YEAST_FASTA
+from demo_paths import ROOT, YEAST_COOL, YEAST_FASTA
 
 pytestmark = pytest.mark.workflow
 

@@ -1,0 +1,15 @@
+"""Paths of the bundled real demo data, shared by the tests (import: `from demo_paths import ...`).
+
+Not in conftest.py: tests/kernels has its own conftest, and `from conftest import` would pick
+whichever of the two pytest imported first."""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "data" / "demo"
+YEAST_FASTA = DEMO / "yeast_R64" / "S288C_R64-2-1.fa.gz"
+YEAST_GTF = DEMO / "yeast_R64" / "S288C_R64-2-1.gtf.gz"
+YEAST_GFF3 = DEMO / "yeast_R64" / "S288C_R64-2-1.gff3.gz"
+NCBI_FASTA = DEMO / "yeast_chrI_ncbi" / "ScerR64_I_GCF_000146045.2_R64_genomic.fna.gz"
+YEAST_COOL = DEMO / "hic" / "yeast.10kb.cool"
+VCF_1KG = DEMO / "1kg_chr20" / "reference.vcf.gz"
