@@ -30,7 +30,8 @@ def chr1_level2(tmp_path_factory):
     tokens = contig_tokens("chrI")
     l1, _, _ = _level1_for(tmp, "chrI", ann, "chrI", tokens, seed=11)
     out = tmp / "chrI.zarr"
-    qc = L2.run(ann, l1, str(out), "chrI", base_config())
+    # float32 storage so the exon summaries can be recomputed exactly from the stored codons
+    qc = L2.run(ann, l1, str(out), "chrI", base_config(codon_dtype="float32"))
     return out, qc, tokens
 
 
@@ -217,3 +218,16 @@ print("ok")
     env = {**os.environ, "TRITON_INTERPRET": "1", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
+
+
+def test_codon_embeddings_are_stored_in_float16_by_default(tmp_path):
+    ann = yeast_annotation()
+    contig = "chrI"
+    tokens = contig_tokens(contig)
+    l1, _, _ = _level1_for(tmp_path, contig, ann, contig, tokens, seed=5)
+    cfg = base_config()
+    cfg["levels"]["level2"].pop("codon_dtype", None)
+    L2.run(ann, l1, str(tmp_path / "l2.zarr"), contig, cfg)
+    emb = open_group(tmp_path / "l2.zarr")["codon_embedding"]
+    assert emb.dtype == np.float16
+    assert np.isfinite(emb[:2000]).all()
