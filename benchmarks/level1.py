@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,10 @@ def _child(code: str) -> dict:
     return out
 
 
-PEAK = "import resource, json; peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024"
+# VmHWM (peak RSS of this address space) resets at exec; ru_maxrss would carry over the peak of the
+# parent that forked the child.
+PEAK = ("import json, re; peak = int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())"
+        ".group(1)) / 1024")
 
 
 def throughput(n_windows: int, threads: int) -> list[dict]:
