@@ -13,3 +13,16 @@ YEAST_GFF3 = DEMO / "yeast_R64" / "S288C_R64-2-1.gff3.gz"
 NCBI_FASTA = DEMO / "yeast_chrI_ncbi" / "ScerR64_I_GCF_000146045.2_R64_genomic.fna.gz"
 YEAST_COOL = DEMO / "hic" / "yeast.10kb.cool"
 VCF_1KG = DEMO / "1kg_chr20" / "reference.vcf.gz"
+
+
+def snakemake(workdir, *args, check=True):
+    """Run the workflow on ``workdir/config.yaml`` in ``workdir`` (2 cores); raise with the output on failure."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(Path(workdir) / "config.yaml"), "--cores", "2", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if check and proc.returncode:
+        raise AssertionError(f"snakemake failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+    return proc

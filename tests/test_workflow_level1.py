@@ -1,8 +1,6 @@
 """The workflow's `level1` target on the real demo data (chrI), in a temporary directory."""
 
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -10,18 +8,9 @@ import pytest
 import xarray as xr
 import yaml
 
-from demo_paths import ROOT, YEAST_FASTA, YEAST_GTF
+from demo_paths import YEAST_FASTA, YEAST_GTF, snakemake
 
 pytestmark = pytest.mark.workflow
-
-
-def snakemake(workdir, *args, check=True):
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if check and proc.returncode:
-        raise AssertionError(f"snakemake failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
-    return proc
 
 
 @pytest.fixture(scope="module")

@@ -1,25 +1,14 @@
 """The workflow's `level4` and `level5` targets on the real demo data (chrI + chrIII), in a temporary directory."""
 
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import xarray as xr
 import yaml
 
-from demo_paths import ROOT, YEAST_COOL, YEAST_FASTA
+from demo_paths import YEAST_COOL, YEAST_FASTA, snakemake
 
 pytestmark = pytest.mark.workflow
-
-
-def snakemake(workdir, *args, check=True):
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if check and proc.returncode:
-        raise AssertionError(f"snakemake failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
-    return proc
 
 
 @pytest.fixture(scope="module")
