@@ -1,5 +1,5 @@
 # Report: one figure per finished level, for the levels this config runs (`snakemake --report
-# report.html` after a run). Include after every level's rule file and before targets.smk: the
+# report.html` after a run). Include after every level's rule file (the Snakefile does): the
 # plots are chosen from what the levels registered in TARGETS.
 
 
