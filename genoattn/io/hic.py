@@ -261,24 +261,20 @@ def reference_lengths(fasta: str | os.PathLike, aliases: Mapping[str, str] | Non
 
 def read_bedpe(path: str | os.PathLike) -> list[tuple[str, int, int, str, int, int, int]]:
     """BEDPE rows (0-based half-open): (chrom1, start1, end1, chrom2, start2, end2, line number)."""
-    import gzip
-    opener = gzip.open if str(path).endswith(".gz") else open
+    from genoattn.io.bedlike import iter_records
+
     rows = []
-    with opener(path, "rt") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip() or line.startswith(("#", "track", "browser")):
-                continue
-            f = line.rstrip("\n").split("\t")
-            if len(f) < 6:
-                raise HicError(f"{path}: line {n}: BEDPE needs 6 tab-separated columns (chrom1 start1 end1 chrom2 "
-                               f"start2 end2), found {len(f)}. Fix: convert the file to BEDPE.")
-            try:
-                s1, e1, s2, e2 = int(f[1]), int(f[2]), int(f[4]), int(f[5])
-            except ValueError:
-                raise HicError(f"{path}: line {n}: start/end columns are not integers ({f[1]!r}, {f[2]!r}, "
-                               f"{f[4]!r}, {f[5]!r}). Fix: write 0-based integer coordinates.") from None
-            if s1 < 0 or s2 < 0 or e1 < s1 or e2 < s2:
-                raise HicError(f"{path}: line {n}: invalid interval(s) {f[0]}:{s1}-{e1}, {f[3]}:{s2}-{e2}. "
-                               f"Fix: BEDPE intervals are 0-based half-open with start <= end.")
-            rows.append((f[0], s1, e1, f[3], s2, e2, n))
+    for n, f in iter_records(path):
+        if len(f) < 6:
+            raise HicError(f"{path}: line {n}: BEDPE needs 6 tab-separated columns (chrom1 start1 end1 chrom2 "
+                           f"start2 end2), found {len(f)}. Fix: convert the file to BEDPE.")
+        try:
+            s1, e1, s2, e2 = int(f[1]), int(f[2]), int(f[4]), int(f[5])
+        except ValueError:
+            raise HicError(f"{path}: line {n}: start/end columns are not integers ({f[1]!r}, {f[2]!r}, "
+                           f"{f[4]!r}, {f[5]!r}). Fix: write 0-based integer coordinates.") from None
+        if s1 < 0 or s2 < 0 or e1 < s1 or e2 < s2:
+            raise HicError(f"{path}: line {n}: invalid interval(s) {f[0]}:{s1}-{e1}, {f[3]}:{s2}-{e2}. "
+                           f"Fix: BEDPE intervals are 0-based half-open with start <= end.")
+        rows.append((f[0], s1, e1, f[3], s2, e2, n))
     return rows

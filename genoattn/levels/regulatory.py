@@ -244,34 +244,28 @@ def read_bed(path, contig: str, aliases=None, chr_prefix: str = "auto", contig_l
     Columns: chrom, start, end[, name]. Names are matched to ``contig`` through the alias map and the
     chr-prefix policy; records on other contigs are skipped. Returns a dict start, end, name (sorted).
     """
-    import gzip
-
     from genoattn.contigs import ContigMap
+    from genoattn.io.bedlike import iter_records
 
     cmap = ContigMap([contig], aliases, chr_prefix)
-    opener = gzip.open if str(path).endswith((".gz", ".bgz")) else open
     starts, ends, names = [], [], []
-    with opener(path, "rt") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip() or line.startswith(("#", "track", "browser")):
-                continue
-            f = line.rstrip("\n").split("\t")
-            if len(f) < 3:
-                raise ValueError(f"{path}: line {lineno}: a BED record needs chrom, start, end separated by tabs; "
-                                 f"got {line.strip()[:80]!r}")
-            if cmap.map(f[0]) != contig:
-                continue
-            try:
-                s, e = int(f[1]), int(f[2])
-            except ValueError:
-                raise ValueError(f"{path}: line {lineno}: start/end {f[1]!r}/{f[2]!r} are not integers "
-                                 "(BED is 0-based half-open: fix the record or remove it)") from None
-            if s < 0 or e <= s or (contig_length is not None and s >= contig_length):
-                raise ValueError(f"{path}: line {lineno}: interval {f[0]}:{s}-{e} is empty, negative or past the "
-                                 f"end of {contig} ({contig_length} bp); fix or remove the record")
-            starts.append(s)
-            ends.append(min(e, contig_length) if contig_length is not None else e)
-            names.append(f[3] if len(f) > 3 and f[3] not in ("", ".") else f"{contig}:{s}-{e}")
+    for lineno, f in iter_records(path):
+        if len(f) < 3:
+            raise ValueError(f"{path}: line {lineno}: a BED record needs chrom, start, end separated by tabs; "
+                             f"got {' '.join(f)[:80]!r}")
+        if cmap.map(f[0]) != contig:
+            continue
+        try:
+            s, e = int(f[1]), int(f[2])
+        except ValueError:
+            raise ValueError(f"{path}: line {lineno}: start/end {f[1]!r}/{f[2]!r} are not integers "
+                             "(BED is 0-based half-open: fix the record or remove it)") from None
+        if s < 0 or e <= s or (contig_length is not None and s >= contig_length):
+            raise ValueError(f"{path}: line {lineno}: interval {f[0]}:{s}-{e} is empty, negative or past the "
+                             f"end of {contig} ({contig_length} bp); fix or remove the record")
+        starts.append(s)
+        ends.append(min(e, contig_length) if contig_length is not None else e)
+        names.append(f[3] if len(f) > 3 and f[3] not in ("", ".") else f"{contig}:{s}-{e}")
     order = np.argsort(np.asarray(starts, dtype=np.int64), kind="stable")
     return {"start": np.asarray(starts, dtype=np.int64)[order], "end": np.asarray(ends, dtype=np.int64)[order],
             "name": np.asarray(names, dtype=object)[order]}
