@@ -24,7 +24,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from genoattn.kernels.reference import NEG
+from genoattn.kernels.reference import NEG, neg_for
 
 BLOCK_Q = 128
 CHUNK_BYTES = 64 << 20  # budget for one chunk's gathered keys/values + scores
@@ -34,11 +34,6 @@ GROUP_MIN = 4  # varlen: sequences sharing a length are batched into one call fr
 
 
 # ----------------------------------------------------------------------------- helpers
-
-def _neg(dtype) -> float:
-    """A large finite negative that stays finite (and far from overflow) in ``dtype``."""
-    return max(NEG, torch.finfo(dtype).min / 4)
-
 
 def _sdpa(q, k, v, allowed, scale):
     """SDPA with a boolean ``allowed`` mask (broadcastable to [..., Lq, Lk]) and the zero-row rule.
@@ -52,7 +47,7 @@ def _sdpa(q, k, v, allowed, scale):
     full = bool(row_any.all())
     if not full:
         allowed = allowed | ~row_any
-    bias = torch.zeros(allowed.shape, dtype=q.dtype, device=q.device).masked_fill_(~allowed, _neg(q.dtype))
+    bias = torch.zeros(allowed.shape, dtype=q.dtype, device=q.device).masked_fill_(~allowed, neg_for(q.dtype))
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=scale)
     return out if full else out * row_any.to(out.dtype)
 
@@ -82,7 +77,7 @@ def dense_attention(q, k, v, key_padding_mask=None, scale=None, block_q: int | N
 def _sdpa_math(q, k, v, allowed, scale):
     scores = (q @ k.transpose(-1, -2)) * scale
     if allowed is not None:
-        scores = scores.masked_fill(~allowed, _neg(scores.dtype))
+        scores = scores.masked_fill(~allowed, neg_for(scores.dtype))
     p = torch.softmax(scores, dim=-1)
     if allowed is not None:
         p = p * allowed.to(p.dtype)

@@ -20,8 +20,13 @@ import torch
 NEG = -1.0e30  # large finite negative: -inf makes fully-masked rows NaN
 
 
+def neg_for(dtype: torch.dtype) -> float:
+    """NEG where the dtype holds it; a quarter of the dtype's lowest value otherwise (float16)."""
+    return max(NEG, torch.finfo(dtype).min / 4)
+
+
 def _masked_softmax_av(scores: torch.Tensor, allowed: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    scores = scores.masked_fill(~allowed, NEG)
+    scores = scores.masked_fill(~allowed, neg_for(scores.dtype))
     p = torch.softmax(scores, dim=-1) * allowed.to(scores.dtype)
     return p @ v
 
@@ -120,7 +125,7 @@ def graph_attention(h, a_src, a_dst, indptr, indices, edge_attr=None, w_edge=Non
     if edge_attr is not None:
         logits = logits + edge_attr.to(h.dtype) @ w_edge.to(h.dtype)
     logits = torch.nn.functional.leaky_relu(logits, negative_slope)
-    dense = torch.full((N, N, h.shape[1]), NEG, dtype=h.dtype, device=h.device)
+    dense = torch.full((N, N, h.shape[1]), neg_for(h.dtype), dtype=h.dtype, device=h.device)
     dense[dst, indices] = logits
     allowed = torch.zeros(N, N, dtype=torch.bool, device=h.device)
     allowed[dst, indices] = True

@@ -12,26 +12,14 @@ import sys
 
 os.environ.pop("TRITON_INTERPRET", None)
 
-import triton  # noqa: E402
-from triton.backends.compiler import GPUTarget  # noqa: E402
-from triton.compiler import ASTSource  # noqa: E402
-from triton.runtime.jit import JITFunction  # noqa: E402
-
-from genoattn.kernels.triton import _flash, graph  # noqa: E402
-
-TARGET = GPUTarget("cuda", 90, 32)
+from genoattn.kernels.triton import _flash, aot, graph  # noqa: E402
 
 
 def compile_one(kernel, ptr_types, floats, consts, name):
-    fn = kernel
-    while not isinstance(fn, JITFunction):
-        fn = fn.fn
-    sig = {}
-    for arg in fn.arg_names:
-        sig[arg] = "constexpr" if arg in consts else ptr_types.get(arg) or ("fp32" if arg in floats else "i32")
+    fn = aot.jit_function(kernel)
+    args = {a: ptr_types.get(a) or ("fp32" if a in floats else "i32") for a in fn.arg_names if a not in consts}
     try:
-        triton.compile(ASTSource(fn=fn, signature=sig, constexprs=consts), target=TARGET,
-                       options={"num_warps": 4, "num_stages": 2})
+        aot.compile_kernel(kernel, args, consts, num_warps=4, num_stages=2)
         print(f"ok      {name}")
         return True
     except Exception as exc:  # report every failing variant
@@ -45,16 +33,15 @@ def main(quick: bool) -> int:
     variants = [(True, True), (False, False)] if quick else [(s, l) for s in (False, True) for l in (False, True)]
     for dt in dtypes:
         for sparse, local in variants:
-            base = dict(HAS_KMASK=True, HAS_SEG=local, LOCAL=local, SPARSE=sparse, DOT_F32=(dt == "fp32"),
+            base = dict(HAS_KBIAS=True, HAS_SEG=local, LOCAL=local, SPARSE=sparse, DOT_F32=(dt == "fp32"),
                         BLOCK=64, BLOCK_D=16)
             ptrs = {n: f"*{dt}" for n in ("Q", "K", "V", "O", "DO", "DK", "DV", "DQ")}
-            ptrs.update(LSE="*fp32", DELTA="*fp32", KMASK="*i8", SEG="*i32", BPTR="*i32", BIDX="*i32",
+            ptrs.update(LSE="*fp32", DELTA="*fp32", KBIAS="*fp32", SEG="*i32", BPTR="*i32", BIDX="*i32",
                         CPTR="*i32", CIDX="*i32")
             tag = f"{dt} sparse={sparse} local={local}"
             ok &= compile_one(_flash._fwd_kernel, ptrs, {"qk_scale"}, base, f"flash fwd {tag}")
-            bwd = dict(base, DOT_F32=True)
-            ok &= compile_one(_flash._bwd_dkdv_kernel, ptrs, {"sm_scale", "qk_scale"}, bwd, f"flash dkdv {tag}")
-            ok &= compile_one(_flash._bwd_dq_kernel, ptrs, {"sm_scale", "qk_scale"}, bwd, f"flash dq {tag}")
+            ok &= compile_one(_flash._bwd_dkdv_kernel, ptrs, {"sm_scale", "qk_scale"}, base, f"flash dkdv {tag}")
+            ok &= compile_one(_flash._bwd_dq_kernel, ptrs, {"sm_scale", "qk_scale"}, base, f"flash dq {tag}")
         ptrs = {n: f"*{dt}" for n in ("Hf", "ASRC", "ADST", "EB", "O", "DO", "DH")}
         ptrs.update(INDPTR="*i64", INDICES="*i64", LSE="*fp32", DELTA="*fp32", DZ="*fp32", P="*fp32", DADST="*fp32",
                     CPTR="*i64", CPERM="*i64", CDST="*i64", DASRC="*fp32")

@@ -29,7 +29,7 @@ from genoattn.kernels.triton import local_global as tlg  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 BACKENDS = ["cpu", "triton"]
-DTYPES = [torch.float32, torch.bfloat16]
+DTYPES = [torch.float32, torch.bfloat16, torch.float16]  # fp16: the tensor-core path of the kernels
 DIMS = [16, 32]
 
 DENSE = {"cpu": cpu.dense_attention, "triton": tdense.attention}

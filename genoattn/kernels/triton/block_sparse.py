@@ -14,7 +14,8 @@ from collections import OrderedDict
 import torch
 
 from genoattn.kernels.triton import configs
-from genoattn.kernels.triton._flash import FlashAttention, Plan, csr_from_lists, default_scale, kmask_arg, ragged_arange
+from genoattn.kernels.triton._flash import (FlashAttention, Plan, csr_from_lists, default_scale, key_bias_arg,
+                                             ragged_arange)
 
 _CACHE: "OrderedDict[tuple, tuple]" = OrderedDict()
 _CACHE_SIZE = 16
@@ -71,4 +72,4 @@ def block_sparse_attention(q, k, v, layout, token_mask=None, scale=None):
                       "divisor >= 16; using the torch path", stacklevel=2)
         from genoattn.kernels import cpu
         return cpu.block_sparse_attention(q, k, v, layout, token_mask, scale)
-    return FlashAttention.apply(q, k, v, kmask_arg(token_mask), plan, default_scale(q, scale))
+    return FlashAttention.apply(q, k, v, key_bias_arg(token_mask), plan, default_scale(q, scale))

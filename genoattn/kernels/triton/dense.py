@@ -9,13 +9,14 @@ from __future__ import annotations
 import torch
 
 from genoattn.kernels.triton import configs
-from genoattn.kernels.triton._flash import FlashAttention, Plan, csr_from_lists, default_scale, kmask_arg, ragged_arange
+from genoattn.kernels.triton._flash import (FlashAttention, Plan, csr_from_lists, default_scale, key_bias_arg,
+                                             ragged_arange)
 
 
 def attention(q, k, v, key_padding_mask=None, scale=None):
     """q, k, v: [B, H, L, D]; key_padding_mask [B, L] (True = real). Returns [B, H, L, D]."""
     plan = Plan(block=configs.block_size(q.shape[-1]), sparse=False)
-    return FlashAttention.apply(q, k, v, kmask_arg(key_padding_mask), plan, default_scale(q, scale))
+    return FlashAttention.apply(q, k, v, key_bias_arg(key_padding_mask), plan, default_scale(q, scale))
 
 
 def varlen_plan(cu_seqlens: torch.Tensor, total: int, block: int, device) -> Plan:

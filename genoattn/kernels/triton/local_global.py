@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 
 from genoattn.kernels.triton import configs
-from genoattn.kernels.triton._flash import FlashAttention, Plan, csr_from_lists, default_scale, kmask_arg, ragged_arange
+from genoattn.kernels.triton._flash import (FlashAttention, Plan, csr_from_lists, default_scale, key_bias_arg,
+                                             ragged_arange)
 
 
 def local_global_plan(n: int, window: int, n_global: int, block: int, device, segment_ids=None) -> Plan:
@@ -42,4 +43,4 @@ def local_global_attention(q, k, v, window: int, n_global: int, segment_ids=None
     if N == 0:
         return torch.zeros_like(q)
     plan = local_global_plan(N, window, n_global, configs.block_size(q.shape[-1]), q.device, segment_ids)
-    return FlashAttention.apply(q, k, v, kmask_arg(key_padding_mask), plan, default_scale(q, scale))
+    return FlashAttention.apply(q, k, v, key_bias_arg(key_padding_mask), plan, default_scale(q, scale))
