@@ -108,8 +108,7 @@ def launches_of(case, dtype):
     return launches
 
 
-def items_per_trip(launch) -> int:
-    c = launch.constexprs
+def items_per_trip(c: dict) -> int:
     if "BLOCK" in c:
         return c["BLOCK"] ** 2
     return c["BLOCK_E"] * c["BLOCK_H"]
@@ -123,15 +122,14 @@ def analyse(case, dtype, quick=False):
             continue
         seen.add(launch.name)
         configs = launch.configs()
-        if quick:  # one config per warp count, the shallowest pipeline
-            configs = [c for c in configs if c[1] == min(s for _, s in configs)]
-        for warps, stages in configs:
-            compiled = aot.compile_kernel(launch.kernel, launch.args, launch.constexprs, num_warps=warps,
-                                          num_stages=stages)
-            b = aot.loop_budget(aot.sass(compiled), items_per_trip(launch), warps)
+        if quick:  # the shallowest pipeline only
+            configs = [c for c in configs if c[2] == min(c[2] for c in configs)]
+        for consts, warps, stages in configs:
+            compiled = aot.compile_kernel(launch.kernel, launch.args, consts, num_warps=warps, num_stages=stages)
+            b = aot.loop_budget(aot.sass(compiled), items_per_trip(consts), warps)
             f = b.fast()
             rows.append(dict(case=case, kernel=launch.name, dtype=str(dtype).replace("torch.", ""),
-                             num_warps=warps, num_stages=stages, items_per_trip=b.items,
+                             num_warps=warps, num_stages=stages, block_e=consts.get("BLOCK_E"), items_per_trip=b.items,
                              loop_instructions=b.instructions, ex2=b.ex2, local_memory_ops=b.local_memory,
                              instructions_per_32_items=round(b.instructions_per_item, 2),
                              ex2_per_item=round(b.ex2_per_item, 3),
@@ -166,7 +164,7 @@ def main(argv=None):
     for case in args.cases:
         rows += analyse(case, dtype, args.quick)
         print(f"# {case}: {len(rows)} kernel variants so far", file=sys.stderr, flush=True)
-    print("| pattern | kernel | warps/stages | instr. per 32 items | EX2 per item | bound by | "
+    print("| pattern | kernel | warps/stages (edges per chunk) | instr. per 32 items | EX2 per item | bound by | "
           "bound / exp floor | spills | bound on H200 |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in best_rows(rows):
@@ -178,7 +176,8 @@ def main(argv=None):
         if r["skippable_instructions"]:  # masked block pairs | block pairs without a per-score predicate
             instr += f" \\| {r['unmasked_instructions_per_32_items']}"
             vs += f" \\| {r['unmasked_vs_exp_floor']}x"
-        print(f"| {r['case']} | {r['kernel']} | {r['num_warps']}/{r['num_stages']} | {instr} | "
+        cfg = f"{r['num_warps']}/{r['num_stages']}" + (f", {r['block_e']} edges" if r["block_e"] else "")
+        print(f"| {r['case']} | {r['kernel']} | {cfg} | {instr} | "
               f"{r['ex2_per_item']} | {r['bound_by']} | {vs} | {r['local_memory_ops']} | "
               f"{r['bound_items_per_s_h200'] / 1e12:.2f} T {unit}/s |")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -103,9 +103,9 @@ class Launch:
         return jit_function(self.kernel).__name__
 
     def configs(self):
-        """The (num_warps, num_stages) candidates the autotuner would try."""
+        """The (constexprs, num_warps, num_stages) candidates the autotuner would try."""
         cfgs = getattr(self.kernel, "configs", None) or [triton.Config({}, num_warps=4, num_stages=2)]
-        return [(c.num_warps, c.num_stages) for c in cfgs]
+        return [(dict(self.constexprs, **c.kwargs), c.num_warps, c.num_stages) for c in cfgs]
 
 
 @contextlib.contextmanager

@@ -21,7 +21,6 @@ def interpreting() -> bool:
 INTERPRET_BLOCK = 16
 # preferred square block (BLOCK_M == BLOCK_N: the sparse layouts are square) per padded head dim
 BLOCK_BY_HEAD_DIM = {16: 64, 32: 64, 64: 64, 128: 64}
-GRAPH_BLOCK_E = 32
 GRAPH_INTERPRET_BLOCK_E = 8
 
 
@@ -35,10 +34,6 @@ def padded_dim(head_dim: int) -> int:
     return max(16, 1 << (int(head_dim) - 1).bit_length())
 
 
-def graph_block_e() -> int:
-    return GRAPH_INTERPRET_BLOCK_E if interpreting() else GRAPH_BLOCK_E
-
-
 def attention_configs():
     """num_warps / num_stages candidates (the block is fixed by the layout, see block_size).
 
@@ -50,9 +45,13 @@ def attention_configs():
 
 
 def graph_configs():
-    """One warp per destination node is the leanest in the compiled code (95 warp instructions per
-    32 edge-heads against 138 with 2 warps and 186 with 8: more warps replicate the [edges, heads]
-    work); 2 and 4 stay as candidates for the autotuner on very high in-degree graphs."""
+    """Edges per chunk (BLOCK_E) x warps per destination node, chosen by the autotuner.
+
+    Why several: the compiled code depends on the Triton version. In the sm_90 SASS
+    (``benchmarks/sass_budget.py``, 16 heads x 16 dims, bf16) the forward issues 95 warp
+    instructions per 32 edge-heads with 32 edges and 1 warp under Triton 3.7.1, but 164, with register
+    spills, under Triton 3.6.0, whose best is 8 edges (207, no spills); more warps replicate the
+    [edges, heads] work (2.0 EX2 per edge-head) and were never the leanest."""
     if interpreting():
-        return [triton.Config({}, num_warps=4, num_stages=1)]
-    return [triton.Config({}, num_warps=w, num_stages=1) for w in (1, 2, 4)]
+        return [triton.Config({"BLOCK_E": GRAPH_INTERPRET_BLOCK_E}, num_warps=4, num_stages=1)]
+    return [triton.Config({"BLOCK_E": e}, num_warps=w, num_stages=1) for e in (8, 16, 32) for w in (1, 2)]

@@ -154,7 +154,7 @@ class GraphAttention(torch.autograd.Function):
         eb = ebias.contiguous() if ebias is not None else torch.zeros(1, device=h.device, dtype=h.dtype)
         out = torch.empty_like(h)
         lse = torch.empty(N, NH, dtype=torch.float32, device=h.device)
-        meta = dict(BLOCK_E=configs.graph_block_e(), BLOCK_H=_pow2(NH), BLOCK_D=max(2, _pow2(D)))
+        meta = dict(BLOCK_H=_pow2(NH), BLOCK_D=max(2, _pow2(D)))  # BLOCK_E: autotuned
         if N > 0:
             _gat_fwd[(N,)](h, a_src, a_dst, eb, indptr, indices, out, lse, NH, D, float(slope),
                            HAS_EB=ebias is not None, **meta)
