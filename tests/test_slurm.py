@@ -160,3 +160,28 @@ def test_level1_through_slurm_equals_a_local_run(cluster, tmp_path):
         for name in a:
             np.testing.assert_array_equal(a[name], b[name], err_msg=f"{store}:{name}")
     print(f"SLURM run of `level1` on chrI: {wall:.1f} s wall, jobs {by_rule}")
+
+
+def test_gres_variant_of_the_profile(cluster, tmp_path):
+    """A site whose GPUs are generic resources only copies the profile and writes `gres:` for `gpu: 1`
+    (profiles/slurm/config.yaml says how): the GPU rule gets its GPU through sbatch --gres."""
+    site = tmp_path / "site_profile"
+    shutil.copytree(ROOT / "profiles" / "slurm", site)
+    cfg = yaml.safe_load((site / "config.yaml").read_text())
+    gpu_rules = [r for r, res in cfg["set-resources"].items() if res.get("gpu")]
+    assert "level1_contig" in gpu_rules
+    for rule in gpu_rules:
+        del cfg["set-resources"][rule]["gpu"]
+        cfg["set-resources"][rule]["gres"] = "gpu:fake:1"
+    (site / "config.yaml").write_text(yaml.safe_dump(cfg))
+    wd = _workdir(tmp_path / "wd")
+    proc = _snakemake(wd, "--profile", str(site), "level1", "--slurm-init-seconds-before-status-checks", "2",
+                      "--slurm-keep-successful-logs")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"snakemake with the gres profile failed:\n{out[-6000:]}"
+    job_ids = sorted(set(dict(re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", out)).values()))
+    rows = _sacct(job_ids)
+    gpu_jobs = [r for r in rows.values() if r["partition"] == "gpu"]
+    assert len(gpu_jobs) == 1 and gpu_jobs[0]["name"] and gpu_jobs[0]["state"] == "COMPLETED", rows
+    assert "gres/gpu=1" in gpu_jobs[0]["tres"], gpu_jobs[0]
+    assert (wd / "results/yeast/level1/chrI.zarr").is_dir()
