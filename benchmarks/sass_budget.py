@@ -111,7 +111,7 @@ def launches_of(case, dtype):
 def items_per_trip(c: dict) -> int:
     if "BLOCK" in c:
         return c["BLOCK"] ** 2
-    return c["BLOCK_E"] * c["BLOCK_H"]
+    return c["BLOCK_E"] * 16  # edges x the 16 heads of a program
 
 
 def analyse(case, dtype, quick=False):

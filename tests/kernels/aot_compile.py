@@ -45,10 +45,10 @@ def main(quick: bool) -> int:
         ptrs = {n: f"*{dt}" for n in ("Hf", "ASRC", "ADST", "EB", "O", "DO", "DH")}
         ptrs.update(INDPTR="*i64", INDICES="*i64", LSE="*fp32", DELTA="*fp32", DZ="*fp32", P="*fp32", DADST="*fp32",
                     CPTR="*i64", CPERM="*i64", CDST="*i64", DASRC="*fp32")
-        c = dict(HAS_EB=True, BLOCK_E=32, BLOCK_H=16, BLOCK_D=16)
+        c = dict(HAS_EB=True, DOT_F32=(dt == "fp32"), BLOCK_E=32, BLOCK_D=16)
         ok &= compile_one(graph._gat_fwd, ptrs, {"slope"}, c, f"gat fwd {dt}")
         ok &= compile_one(graph._gat_bwd_dst, ptrs, {"slope"}, c, f"gat bwd dst {dt}")
-        ok &= compile_one(graph._gat_bwd_src, ptrs, set(), dict(BLOCK_E=32, BLOCK_H=16, BLOCK_D=16),
+        ok &= compile_one(graph._gat_bwd_src, ptrs, set(), dict(DOT_F32=(dt == "fp32"), BLOCK_E=32, BLOCK_D=16),
                           f"gat bwd src {dt}")
     return 0 if ok else 1
 

@@ -173,3 +173,19 @@ def test_triton_block_sparse_odd_block_sizes(block):
     else:
         got = tbs.block_sparse_attention(q, k, v, layout)
     assert (got.double() - want).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_graph_head_groups_and_long_rows(backend, dtype):
+    """20 heads (the Triton kernel's two groups of 16, the second mostly empty) and in-degrees of
+    ~40 (several chunks of its online softmax), against the float64 reference."""
+    g = rng()
+    N, H, D, F = 60, 20, 16, 6
+    indptr, src, _ = random_graph(N, 40, g, isolated=(7,))
+    assert int((indptr[1:] - indptr[:-1]).max()) > 32
+    indptr, src = indptr.to(DEVICE), src.to(DEVICE)
+    ins = gat_inputs(N, src.numel(), H, D, F, g)
+    out, _ = three_way(lambda h, a, b, e, w: GRAPH[backend](h, a, b, indptr, src, e, w),
+                       lambda h, a, b, e, w: golden.graph_attention(h, a, b, indptr, src, e, w), ins, dtype, DEVICE)
+    assert out[7].abs().max() == 0

@@ -322,12 +322,6 @@ def _last_contig(x):
     return x if x.stride(-1) == 1 else x.contiguous()
 
 
-def dot_in_fp32(dtype: torch.dtype) -> bool:
-    """fp32/fp64 inputs use exact fp32 dots; bf16 too under the interpreter (its bf16 tl.dot is wrong).
-    fp16 and bf16 on a GPU use the tensor cores, and fp16 takes that same path in the CPU tests."""
-    return dtype in (torch.float32, torch.float64) or (configs.interpreting() and dtype == torch.bfloat16)
-
-
 class FlashAttention(torch.autograd.Function):
     """q, k, v: [B, H, N, D] (any strides with unit last stride; varlen passes a [1, H, T, D] view);
     kbias: None or float32 [B, N] additive key bias (0 or NEG, see :func:`key_bias_arg`)."""
@@ -392,7 +386,7 @@ def _bias_stride(kbias):
 
 def _constexprs(kbias, plan, q):
     return dict(HAS_KBIAS=kbias is not None, HAS_SEG=plan.seg is not None, LOCAL=plan.local, SPARSE=plan.sparse,
-                DOT_F32=dot_in_fp32(q.dtype), BLOCK=plan.block, BLOCK_D=configs.padded_dim(q.shape[-1]))
+                DOT_F32=configs.dot_in_fp32(q.dtype), BLOCK=plan.block, BLOCK_D=configs.padded_dim(q.shape[-1]))
 
 
 def default_scale(q, scale):

@@ -21,7 +21,14 @@ def interpreting() -> bool:
 INTERPRET_BLOCK = 16
 # preferred square block (BLOCK_M == BLOCK_N: the sparse layouts are square) per padded head dim
 BLOCK_BY_HEAD_DIM = {16: 64, 32: 64, 64: 64, 128: 64}
-GRAPH_INTERPRET_BLOCK_E = 8
+GRAPH_INTERPRET_BLOCK_E = 16
+
+
+def dot_in_fp32(dtype) -> bool:
+    """fp32/fp64 inputs use exact fp32 dots; bf16 too under the interpreter (its bf16 tl.dot is wrong).
+    fp16 and bf16 on a GPU use the tensor cores, and fp16 takes that same path in the CPU tests."""
+    import torch
+    return dtype in (torch.float32, torch.float64) or (interpreting() and dtype == torch.bfloat16)
 
 
 def block_size(head_dim: int) -> int:
@@ -45,13 +52,9 @@ def attention_configs():
 
 
 def graph_configs():
-    """Edges per chunk (BLOCK_E) x warps per destination node, chosen by the autotuner.
-
-    Why several: the compiled code depends on the Triton version. In the sm_90 SASS
-    (``benchmarks/sass_budget.py``, 16 heads x 16 dims, bf16) the forward issues 95 warp
-    instructions per 32 edge-heads with 32 edges and 1 warp under Triton 3.7.1, but 164, with register
-    spills, under Triton 3.6.0, whose best is 8 edges (207, no spills); more warps replicate the
-    [edges, heads] work (2.0 EX2 per edge-head) and were never the leanest."""
+    """Edges per chunk (BLOCK_E, the K side of the tensor-core products, so >= 16) x warps per
+    (destination node, 16 heads), chosen by the autotuner."""
     if interpreting():
         return [triton.Config({"BLOCK_E": GRAPH_INTERPRET_BLOCK_E}, num_warps=4, num_stages=1)]
-    return [triton.Config({"BLOCK_E": e}, num_warps=w, num_stages=1) for e in (8, 16, 32) for w in (1, 2)]
+    return [triton.Config({"BLOCK_E": e}, num_warps=w, num_stages=s)
+            for e in (16, 32, 64) for w in (2, 4) for s in (1, 2)]
