@@ -40,10 +40,8 @@ import triton
 import triton.language as tl
 
 from genoattn.kernels.triton import configs
-
-NEG = -1.0e30
-LOG2E = 1.4426950408889634
-K_NEG = tl.constexpr(NEG)  # globals read inside @jit kernels must be constexpr
+from genoattn.kernels.triton._tl import K_NEG, LOG2E, NEG, block_at, block_range
+from genoattn.kernels.triton._tl import dot as _dot
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -92,11 +90,11 @@ def _pair_mask(s, offs_m, offs_n, m_lo, n_lo, N, SEG, half_window, n_global, BLO
 
 
 @triton.jit
-def _dot(a, b, DOT_F32: tl.constexpr):
-    if DOT_F32:
-        return tl.dot(a, b, input_precision="ieee")
-    else:
-        return tl.dot(a, b)
+def _scores(q, k, bias, offs_m, offs_n, m_lo, n_lo, N, SEG, qk_scale, half_window, n_global,
+            BLOCK: tl.constexpr, HAS_SEG: tl.constexpr, LOCAL: tl.constexpr, DOT_F32: tl.constexpr):
+    """[BLOCK, BLOCK] scores in log2 units of a (query block, key block) pair, masked."""
+    s = _dot(q, tl.trans(k), DOT_F32) * qk_scale + bias[None, :]
+    return _pair_mask(s, offs_m, offs_n, m_lo, n_lo, N, SEG, half_window, n_global, BLOCK, HAS_SEG, LOCAL)
 
 
 @triton.jit
@@ -126,24 +124,16 @@ def _fwd_kernel(Q, K, V, O, LSE, KBIAS, SEG, BPTR, BIDX,
     m_i = tl.full([BLOCK], K_NEG, tl.float32)
     l_i = tl.zeros([BLOCK], tl.float32)
     acc = tl.zeros([BLOCK, BLOCK_D], tl.float32)
-    if SPARSE:
-        lo = tl.load(BPTR + qb)
-        hi = tl.load(BPTR + qb + 1)
-    else:
-        lo = 0
-        hi = tl.cdiv(N, BLOCK)
+    lo, hi = block_range(BPTR, qb, N, BLOCK, SPARSE)
     for it in range(lo, hi):
-        if SPARSE:
-            kb = tl.load(BIDX + it)
-        else:
-            kb = it
+        kb = block_at(BIDX, it, SPARSE)
         n_lo = kb * BLOCK
         offs_n = n_lo + tl.arange(0, BLOCK)
         k = _load_tile(K, b * sk_b + hh * sk_h, sk_n, offs_n, offs_d, N, D, DOT_F32)
         v = _load_tile(V, b * sv_b + hh * sv_h, sv_n, offs_n, offs_d, N, D, DOT_F32)
         bias = _key_bias(KBIAS, b, sb_b, offs_n, N, HAS_KBIAS)
-        s = _dot(q, tl.trans(k), DOT_F32) * qk_scale + bias[None, :]
-        s = _pair_mask(s, offs_m, offs_n, m_lo, n_lo, N, SEG, half_window, n_global, BLOCK, HAS_SEG, LOCAL)
+        s = _scores(q, k, bias, offs_m, offs_n, m_lo, n_lo, N, SEG, qk_scale, half_window, n_global, BLOCK,
+                    HAS_SEG, LOCAL, DOT_F32)
         m_new = tl.maximum(m_i, tl.max(s, 1))
         p = tl.exp2(s - m_new[:, None])
         alpha = tl.exp2(m_i - m_new)
@@ -180,17 +170,9 @@ def _bwd_dkdv_kernel(Q, K, V, DO, LSE, DELTA, DK, DV, KBIAS, SEG, CPTR, CIDX,
     bias = _key_bias(KBIAS, b, sb_b, offs_n, N, HAS_KBIAS)  # one key block per program: loaded once
     dk = tl.zeros([BLOCK, BLOCK_D], tl.float32)
     dv = tl.zeros([BLOCK, BLOCK_D], tl.float32)
-    if SPARSE:
-        lo = tl.load(CPTR + kb)
-        hi = tl.load(CPTR + kb + 1)
-    else:
-        lo = 0
-        hi = tl.cdiv(N, BLOCK)
+    lo, hi = block_range(CPTR, kb, N, BLOCK, SPARSE)
     for it in range(lo, hi):
-        if SPARSE:
-            qb = tl.load(CIDX + it)
-        else:
-            qb = it
+        qb = block_at(CIDX, it, SPARSE)
         m_lo = qb * BLOCK
         offs_m = m_lo + tl.arange(0, BLOCK)
         m_valid = offs_m < N
@@ -198,8 +180,8 @@ def _bwd_dkdv_kernel(Q, K, V, DO, LSE, DELTA, DK, DV, KBIAS, SEG, CPTR, CIDX,
         do = _load_tile(DO, b * sdo_b + hh * sdo_h, sdo_n, offs_m, offs_d, N, D, DOT_F32)
         lse = tl.load(LSE + bh * N + offs_m, mask=m_valid, other=-K_NEG)
         delta = tl.load(DELTA + bh * N + offs_m, mask=m_valid, other=0.0)
-        s = _dot(q, tl.trans(k), DOT_F32) * qk_scale + bias[None, :]
-        s = _pair_mask(s, offs_m, offs_n, m_lo, n_lo, N, SEG, half_window, n_global, BLOCK, HAS_SEG, LOCAL)
+        s = _scores(q, k, bias, offs_m, offs_n, m_lo, n_lo, N, SEG, qk_scale, half_window, n_global, BLOCK,
+                    HAS_SEG, LOCAL, DOT_F32)
         p = tl.exp2(s - lse[:, None])  # 0 where masked, and on rows without an allowed key (lse = +1e30)
         dv += _dot(tl.trans(p.to(do.dtype)), do, DOT_F32)
         dp = _dot(do, tl.trans(v), DOT_F32)
@@ -234,24 +216,16 @@ def _bwd_dq_kernel(Q, K, V, DO, LSE, DELTA, DQ, KBIAS, SEG, BPTR, BIDX,
     lse = tl.load(LSE + bh * N + offs_m, mask=m_valid, other=-K_NEG)
     delta = tl.load(DELTA + bh * N + offs_m, mask=m_valid, other=0.0)
     dq = tl.zeros([BLOCK, BLOCK_D], tl.float32)
-    if SPARSE:
-        lo = tl.load(BPTR + qb)
-        hi = tl.load(BPTR + qb + 1)
-    else:
-        lo = 0
-        hi = tl.cdiv(N, BLOCK)
+    lo, hi = block_range(BPTR, qb, N, BLOCK, SPARSE)
     for it in range(lo, hi):
-        if SPARSE:
-            kb = tl.load(BIDX + it)
-        else:
-            kb = it
+        kb = block_at(BIDX, it, SPARSE)
         n_lo = kb * BLOCK
         offs_n = n_lo + tl.arange(0, BLOCK)
         k = _load_tile(K, b * sk_b + hh * sk_h, sk_n, offs_n, offs_d, N, D, DOT_F32)
         v = _load_tile(V, b * sv_b + hh * sv_h, sv_n, offs_n, offs_d, N, D, DOT_F32)
         bias = _key_bias(KBIAS, b, sb_b, offs_n, N, HAS_KBIAS)
-        s = _dot(q, tl.trans(k), DOT_F32) * qk_scale + bias[None, :]
-        s = _pair_mask(s, offs_m, offs_n, m_lo, n_lo, N, SEG, half_window, n_global, BLOCK, HAS_SEG, LOCAL)
+        s = _scores(q, k, bias, offs_m, offs_n, m_lo, n_lo, N, SEG, qk_scale, half_window, n_global, BLOCK,
+                    HAS_SEG, LOCAL, DOT_F32)
         p = tl.exp2(s - lse[:, None])
         dp = _dot(do, tl.trans(v), DOT_F32)
         ds = p * (dp - delta[:, None])

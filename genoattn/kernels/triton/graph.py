@@ -32,21 +32,20 @@ import triton
 import triton.language as tl
 
 from genoattn.kernels.triton import configs
-
-NEG = -1.0e30
-LOG2E = 1.4426950408889634
-K_NEG = tl.constexpr(NEG)  # globals read inside @jit kernels must be constexpr
-K_LOG2E = tl.constexpr(LOG2E)
+from genoattn.kernels.triton._tl import K_LOG2E, K_NEG
+from genoattn.kernels.triton._tl import dot as _dot
 HG = 16  # heads per program: the M side of the tensor-core product (tl.dot needs >= 16)
 K_HG = tl.constexpr(HG)
 
 
 @triton.jit
-def _dot(a, b, DOT_F32: tl.constexpr):
-    if DOT_F32:
-        return tl.dot(a, b, input_precision="ieee")
-    else:
-        return tl.dot(a, b)
+def _edge_chunk(INDICES, e, e1, h_valid, BLOCK_E: tl.constexpr):
+    """Edges [e, e + BLOCK_E) of a CSR row ending at e1: positions, validity, their other ends, and
+    the [edge, head] validity."""
+    offs_e = e + tl.arange(0, BLOCK_E)
+    e_valid = offs_e < e1
+    other = tl.load(INDICES + offs_e, mask=e_valid, other=0).to(tl.int64)
+    return offs_e, e_valid, other, e_valid[:, None] & h_valid[None, :]
 
 
 @triton.jit
@@ -103,10 +102,7 @@ def _gat_fwd(Hf, ASRC, ADST, EB, INDPTR, INDICES, O, LSE,
     l = tl.zeros([K_HG], tl.float32)
     R = tl.zeros([K_HG, K_HG * BLOCK_D], tl.float32)
     for e in range(e0, e1, BLOCK_E):
-        offs_e = e + tl.arange(0, BLOCK_E)
-        e_valid = offs_e < e1
-        src = tl.load(INDICES + offs_e, mask=e_valid, other=0).to(tl.int64)
-        eh = e_valid[:, None] & h_valid[None, :]
+        offs_e, e_valid, src, eh = _edge_chunk(INDICES, e, e1, h_valid, BLOCK_E)
         z = _logits(ASRC, EB, adst, src, offs_e, eh, offs_h, NH, HAS_EB)
         z = tl.where(eh, tl.where(z > 0, z, z * slope) * K_LOG2E, K_NEG)
         m_new = tl.maximum(m, tl.max(z, 0))
@@ -150,10 +146,7 @@ def _gat_bwd_dst(Hf, ASRC, ADST, EB, INDPTR, INDICES, DO, LSE, DELTA, DZ, P, DAD
         dblk = dblk.to(DO.dtype.element_ty)
     da = tl.zeros([K_HG], tl.float32)
     for e in range(e0, e1, BLOCK_E):
-        offs_e = e + tl.arange(0, BLOCK_E)
-        e_valid = offs_e < e1
-        src = tl.load(INDICES + offs_e, mask=e_valid, other=0).to(tl.int64)
-        eh = e_valid[:, None] & h_valid[None, :]
+        offs_e, e_valid, src, eh = _edge_chunk(INDICES, e, e1, h_valid, BLOCK_E)
         z = _logits(ASRC, EB, adst, src, offs_e, eh, offs_h, NH, HAS_EB)
         zl = tl.where(z > 0, z, z * slope) * K_LOG2E
         p = tl.where(eh, tl.exp2(zl - lse[None, :]), 0.0)
@@ -182,11 +175,8 @@ def _gat_bwd_src(CPTR, CPERM, CDST, DO, DZ, P, DH, DASRC,
     R = tl.zeros([K_HG, K_HG * BLOCK_D], tl.float32)
     da = tl.zeros([K_HG], tl.float32)
     for c in range(c0, c1, BLOCK_E):
-        offs_c = c + tl.arange(0, BLOCK_E)
-        c_valid_e = offs_c < c1
-        eid = tl.load(CPERM + offs_c, mask=c_valid_e, other=0).to(tl.int64)
+        offs_c, c_valid_e, eid, eh = _edge_chunk(CPERM, c, c1, h_valid, BLOCK_E)
         dst = tl.load(CDST + offs_c, mask=c_valid_e, other=0).to(tl.int64)
-        eh = c_valid_e[:, None] & h_valid[None, :]
         p = tl.load(P + eid[:, None] * NH + offs_h[None, :], mask=eh, other=0.0)
         dz = tl.load(DZ + eid[:, None] * NH + offs_h[None, :], mask=eh, other=0.0)
         dog = _gather(DO, dst, c_valid_e, c_off, c_valid, NH, D, DOT_F32)
