@@ -173,7 +173,7 @@ def main(argv=None):
         instr, vs = f"{r['instructions_per_32_items']}", f"{r['vs_exp_floor']}x"
         if gat:  # 16 multiply-adds (and 16 bf16 -> fp32 conversions) per edge-head bound it, not exp
             vs = "n/a"
-        if r["skippable_instructions"]:  # masked block pairs | block pairs without a per-score predicate
+        if r["skippable_instructions"] and not gat:  # masked block pairs | pairs without a per-score predicate
             instr += f" \\| {r['unmasked_instructions_per_32_items']}"
             vs += f" \\| {r['unmasked_vs_exp_floor']}x"
         cfg = f"{r['num_warps']}/{r['num_stages']}" + (f", {r['block_e']} edges" if r["block_e"] else "")
