@@ -65,6 +65,38 @@ def test_kernel_backends_agree_inside_the_layer():
     torch.testing.assert_close(cpu, ref, rtol=1e-4, atol=1e-5)
 
 
+def test_the_layer_on_the_triton_path_interpreted():
+    """The Triton backend (the interpreter on CPU, in a subprocess so TRITON_INTERPRET is set before
+    triton is imported) gives the reference output of the layer: a padded window, a window that is
+    all padding, both strands, head dim 16, and fp16 through the kernels' tensor-core path."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("triton")
+    code = r'''
+import torch
+from genoattn import alphabet
+from genoattn.levels.nucleotide import NucleotideAttention, strand_symmetric
+torch.manual_seed(0)
+m = NucleotideAttention(64, 4, 80).eval()
+tok = torch.randint(1, 5, (3, 80), dtype=torch.uint8)
+tok[1, 57:] = alphabet.PAD
+tok[2, :] = alphabet.PAD
+with torch.no_grad():
+    torch.testing.assert_close(m(tok, backend="triton"), m(tok, backend="reference"), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(strand_symmetric(m, tok, backend="triton"), strand_symmetric(m, tok, backend="reference"),
+                               atol=1e-5, rtol=1e-4)
+    h = m.half()
+    torch.testing.assert_close(h(tok, backend="triton").float(), h.float()(tok, backend="reference"), atol=3e-2,
+                               rtol=3e-2)
+print("ok")
+'''
+    env = {**os.environ, "TRITON_INTERPRET": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
+
+
 @pytest.mark.parametrize("window,stride", [(512, 512), (512, 200), (100, 37)])
 def test_owner_window_is_the_covering_window_with_the_nearest_centre(window, stride):
     length = 10_007
