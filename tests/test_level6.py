@@ -174,7 +174,8 @@ def test_workflow_genotypes_and_level6_on_the_demo_cohorts(tmp_path):
     cfg = {"references": {"yeast_R64": {"fasta": str(YEAST_FASTA)}},
            "samples": str(tmp_path / "samples.tsv"),
            "cohorts": {"phased": {"vcf": str(VCF_1KG), "regions": region, "filters": {"maf": 0.05}},
-                       "unphased": {"vcf": str(DEMO / "1kg_chr20" / "unphased.vcf.gz"), "regions": region}},
+                       "unphased": {"vcf": str(DEMO / "1kg_chr20" / "unphased.vcf.gz"), "regions": region,
+                                    "split_bp": 40_000}},  # three conversion jobs, then joined
            "levels": {"level6": {"dim": 32, "heads": 4, "window": 32, "n_global": 2, "samples_per_shard": 64,
                                  "batch_size": 16, "block_embedding": True, "windows": "ld_blocks"}}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
@@ -197,6 +198,15 @@ def test_workflow_genotypes_and_level6_on_the_demo_cohorts(tmp_path):
         assert ds["block_embedding"].shape[:2] == (ds.sizes["samples"], ds.sizes["ld_block"])
         assert int(ds["ld_block_end"].values[-1]) == g.sizes["variants"]
         assert (res / name / "logs" / "genotypes.log").stat().st_size > 0
+    # the split cohort: three pieces joined into the store one conversion writes
+    assert sorted(p.name for p in (res / "unphased" / "genotypes_parts").iterdir()) == [
+        "p00000.zarr", "p00001.zarr", "p00002.zarr"]
+    whole = tmp_path / "whole.zarr"
+    convert_vcf(str(DEMO / "1kg_chr20" / "unphased.vcf.gz"), str(whole), regions=region)
+    a, b = open_group(whole), open_group(res / "unphased" / "genotypes.zarr")
+    assert b.attrs["parts"] == 3 and sorted(a.array_keys()) == sorted(b.array_keys())
+    for name in a.array_keys():
+        assert np.array_equal(a[name][:], b[name][:]), name
     assert ph.attrs["level5"] is None  # reference: null -> learned no-context embedding
     dry = subprocess.run(cmd + ["-n"], capture_output=True, text=True)
     assert "Nothing to be done" in dry.stdout + dry.stderr

@@ -266,3 +266,34 @@ def test_contig_aliases_and_contigs_without_records(tmp_path):
     assert "contig_not_selected" in str(e.value)
     with pytest.raises(VcfError, match="not in its header"):
         convert_vcf(str(vcf), str(tmp_path / "c.zarr"), regions=["chrY:1-100"])
+
+
+def test_split_conversion_joins_into_the_store_of_one_conversion(tmp_path):
+    """Pieces of a random size (one of them empty: a region past the data) converted one by one and
+    joined equal one conversion: every array, its chunks and the filter counts."""
+    from genoattn.io.vcf import plan_parts
+    from genoattn.io.vcf_join import join_parts
+
+    rng = np.random.default_rng()
+    step = int(rng.integers(150_000, 900_000))
+    regions = ["20:1500001-3200000", "20:4100001-4300000"]  # the demo VCF has no record past 4 Mb
+    parts = plan_parts(str(VCF_1KG), step, regions)
+    spans = [parse_region(p) for p in parts]
+    assert spans[0][1] == 1_500_000 and spans[-1][2] == 4_300_000
+    assert all(b[1] == a[2] for a, b in zip(spans, spans[1:]) if a[2] < 3_200_000)  # contiguous, no overlap
+    assert all(e - s <= step for _, s, e in spans)
+    stores = []
+    for i, region in enumerate(parts):
+        stores.append(str(tmp_path / f"p{i}.zarr"))
+        convert_vcf(str(VCF_1KG), stores[-1], regions=[region], allow_empty=True)
+    assert open_group(stores[-1])["variant_position"].shape == (0,)
+    joined = join_parts(stores, str(tmp_path / "joined.zarr"))
+    whole = convert_vcf(str(VCF_1KG), str(tmp_path / "whole.zarr"), regions=regions)
+    assert {k: v for k, v in joined.items() if k != "seconds"} == {k: v for k, v in whole.items() if k != "seconds"}
+    a, b = open_group(tmp_path / "whole.zarr"), open_group(tmp_path / "joined.zarr")
+    assert sorted(a.array_keys()) == sorted(b.array_keys())
+    for name in a.array_keys():
+        assert a[name].chunks == b[name].chunks and np.array_equal(a[name][:], b[name][:]), name
+    with pytest.raises(VcfError, match="no variant left"):
+        join_parts(stores[-1:], str(tmp_path / "empty.zarr"))
+    assert not (tmp_path / "empty.zarr").exists()

@@ -92,6 +92,44 @@ def parse_region(region: str) -> tuple[str, int | None, int | None]:
     return contig, start, end
 
 
+def no_variant_left(vcf, n_records: int, counts: dict, key: str, regions=None) -> VcfError:
+    nz = {k: v for k, v in counts.items() if v}
+    return VcfError(f"VCF {vcf}: no variant left after filters ({n_records} records read"
+                    f"{', regions ' + ', '.join(regions) if regions else ''}; dropped: {nz or 'none'}). "
+                    f"Fix: relax {key}.filters (maf, min_call_rate, snvs_only, biallelic, filter_pass) "
+                    f"or check {key}.regions / the contig names.")
+
+
+def plan_parts(vcf: str | os.PathLike, split_bp: int, regions: list[str] | None = None) -> list[str]:
+    """The pieces of a conversion split every ``split_bp`` bp, as regions in the VCF's contig names
+    (1-based inclusive, VCF order): each of ``regions`` (default: each contig of the VCF index) cut at
+    ``start + k * split_bp``. A record belongs to the piece holding its start, so the pieces' stores
+    joined in order equal the store of one conversion (:func:`genoattn.io.vcf_join.join_parts`). A
+    contig whose header has no length stays one piece."""
+    import pysam
+
+    step = int(split_bp)
+    if step < 1:
+        raise VcfError(f"split_bp must be a positive number of bp, not {split_bp}")
+    with pysam.VariantFile(str(vcf)) as vf:
+        if regions:
+            wanted = [parse_region(r) for r in regions]
+        else:
+            names = list(vf.index) if vf.index is not None else list(vf.header.contigs)
+            wanted = [(c, None, None) for c in names]
+        lengths = {c: vf.header.contigs[c].length for c in vf.header.contigs}
+    parts = []
+    for c, start, end in wanted:
+        lo = start or 0
+        hi = end if end is not None else lengths.get(c)
+        if hi is None:
+            parts.append(c if start is None else f"{c}:{lo + 1}")
+            continue
+        for a in range(lo, max(hi, lo + 1), step):
+            parts.append(f"{c}:{a + 1}-{min(a + step, hi)}")
+    return parts
+
+
 # -- genotype parsing ---------------------------------------------------------------------------------
 class _GtCache(dict):
     """GT string -> row index into a table of (alleles[ploidy], phased); parsed once per distinct string."""
@@ -182,8 +220,10 @@ def convert_vcf(vcf: str, out: str, samples: list[str] | None = None, *, filters
                 reference_lengths: dict[str, int] | None = None, contig_aliases: dict | None = None,
                 chr_prefix: str = "auto", regions: list[str] | None = None, ploidy: int = 2,
                 chunk_variants: int | None = None, chunk_samples: int = 1000, config: dict | None = None,
-                extra_inputs: list[str] | None = None, key: str = "cohorts.<name>") -> dict:
+                extra_inputs: list[str] | None = None, key: str = "cohorts.<name>", allow_empty: bool = False) -> dict:
     """Convert ``vcf`` to the genotypes store at ``out``; return the filter counts.
+
+    ``allow_empty``: a store without variants instead of an error (one piece of a split conversion).
 
     ``reference_names``: all canonical contig names of the cohort's reference (None = no reference:
     contig names are the VCF's after ``contig_aliases``); ``selected_contigs``: the reference contigs
@@ -406,12 +446,8 @@ def convert_vcf(vcf: str, out: str, samples: list[str] | None = None, *, filters
         flush(chunk)
         dropped = sum(counts.values())
         assert n_kept + dropped == n_records, (n_kept, dropped, n_records)
-        if n_kept == 0:
-            nz = {k: v for k, v in counts.items() if v}
-            raise VcfError(f"VCF {vcf}: no variant left after filters ({n_records} records read"
-                           f"{', regions ' + ', '.join(regions) if regions else ''}; dropped: {nz or 'none'}). "
-                           f"Fix: relax {key}.filters (maf, min_call_rate, snvs_only, biallelic, filter_pass) "
-                           f"or check {key}.regions / the contig names.")
+        if n_kept == 0 and not allow_empty:
+            raise no_variant_left(vcf, n_records, counts, key, regions)
         for a in arrs.values():
             a.resize((n_kept,) + a.shape[1:])
         w.write("contig_id", np.array(contig_ids, dtype=object), dims=("contigs",))

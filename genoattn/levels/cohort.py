@@ -390,8 +390,10 @@ def level5_path(config: dict, cohort: str) -> str | None:
 
 
 # -- what the rules call -------------------------------------------------------------------------------
-def run_genotypes(config: dict, cohort: str, out: str) -> dict:
-    """results/{cohort}/genotypes.zarr from the cohort's VCF/BCF, the sample sheet and the filters."""
+def run_genotypes(config: dict, cohort: str, out: str, region: str | None = None) -> dict:
+    """results/{cohort}/genotypes.zarr from the cohort's VCF/BCF, the sample sheet and the filters;
+    with ``region``, one piece of a split conversion (results/{cohort}/genotypes_parts/), which may be
+    empty."""
     from genoattn.contigs import canonical_fasta_names, select_contigs
     from genoattn.io.samples import select_samples
     from genoattn.io.vcf import convert_vcf
@@ -411,9 +413,21 @@ def run_genotypes(config: dict, cohort: str, out: str) -> dict:
     return convert_vcf(c["vcf"], out, samples, filters=c.get("filters"), reference_names=ref_names,
                        selected_contigs=selected, reference_lengths=lengths,
                        contig_aliases=c.get("contig_aliases"), chr_prefix=c.get("chr_prefix", "auto"),
-                       regions=c.get("regions"), ploidy=int(c.get("ploidy", 2)),
+                       regions=[region] if region else c.get("regions"), ploidy=int(c.get("ploidy", 2)),
                        chunk_variants=c.get("chunk_variants"), chunk_samples=int(c.get("chunk_samples", 1000)),
-                       config=cfg, extra_inputs=[config.get("samples")], key=f"cohorts.{cohort}")
+                       config=cfg, extra_inputs=[config.get("samples")], key=f"cohorts.{cohort}",
+                       allow_empty=region is not None)
+
+
+def join_genotypes(config: dict, cohort: str, parts: list[str], out: str) -> dict:
+    """results/{cohort}/genotypes.zarr from the pieces of a split conversion, in VCF order."""
+    from genoattn.io.samples import select_samples
+    from genoattn.io.vcf_join import join_parts
+
+    c = config["cohorts"][cohort]
+    n_samples = len(select_samples(config, cohort))
+    cfg = {"cohort": cohort, **c, "samples_sheet": config.get("samples"), "n_samples": n_samples}
+    return join_parts(parts, out, config=cfg, key=f"cohorts.{cohort}")
 
 
 def run_ld_blocks(config: dict, cohort: str, genotypes: str, out: str) -> dict:
