@@ -243,7 +243,16 @@ def genotypes_jobs(ctx: Context, cohort: str | None = None, step: str = "all", *
     geno, ld = L.path(c, "genotypes.zarr"), L.path(c, "ld_blocks.zarr")
     jobs = []
     if step in ("all", "genotypes"):
-        jobs.append(Job(f"genotypes {c}", geno, lambda out: cohort_mod.run_genotypes(ctx.config, c, out)))
+        parts = L.genotype_part_paths(c)  # cohorts.<name>.split_bp: one job per region, then the join
+        for path, region in zip(parts, L.genotype_parts(c)):
+            jobs.append(Job(f"genotypes_part {c} {region}", path,
+                            lambda out, region=region: cohort_mod.run_genotypes(ctx.config, c, out, region=region),
+                            final=False))
+        if parts:
+            jobs.append(Job(f"genotypes {c}", geno, lambda out: cohort_mod.join_genotypes(ctx.config, c, parts, out),
+                            {p: "genotypes" for p in parts}))
+        else:
+            jobs.append(Job(f"genotypes {c}", geno, lambda out: cohort_mod.run_genotypes(ctx.config, c, out)))
     if step in ("all", "ld_blocks"):
         # --out with --step genotypes only: ld_blocks always reads the layout's genotypes.zarr
         jobs.append(Job(f"ld_blocks {c}", ld, lambda out: cohort_mod.run_ld_blocks(ctx.config, c, geno, out),

@@ -57,3 +57,21 @@ class Layout:
     def per_contig(self, reference: str, pattern: str) -> list[str]:
         """Expand ``pattern`` (e.g. 'level1/{contig}.zarr') over the reference's contigs."""
         return [self.path(reference, pattern.format(contig=c)) for c in self.contigs(reference)]
+
+    # -- split genotype conversion (cohorts.<name>.split_bp) -------------------------------------
+    def genotype_parts(self, cohort: str) -> list[str]:
+        """Regions of the pieces of a split conversion, in VCF order; [] when the cohort is not split,
+        or its VCF has no index yet (the one conversion job then fails with the command that makes it)."""
+        from genoattn.io.vcf import index_path, plan_parts
+
+        c = self.config["cohorts"][cohort]
+        if not c.get("split_bp") or not index_path(c["vcf"]):
+            return []
+        cache = self.__dict__.setdefault("_parts", {})
+        if cohort not in cache:
+            cache[cohort] = plan_parts(c["vcf"], c["split_bp"], c.get("regions"))
+        return cache[cohort]
+
+    def genotype_part_paths(self, cohort: str) -> list[str]:
+        return [self.path(cohort, "genotypes_parts", f"p{i:05d}.zarr") for i in range(len(self.genotype_parts(cohort)))]
+

@@ -30,7 +30,7 @@ def _config(wd, samples):
     cfg = {"references": {"yeast": {"fasta": str(YEAST_FASTA), "annotation": str(YEAST_GTF), "hic": str(YEAST_COOL),
                                     "include": CONTIGS}},
            "samples": str(wd / "samples.tsv"),
-           "cohorts": {"kg": {"vcf": str(VCF_1KG), "regions": ["20:1500000-1540000"]}},
+           "cohorts": {"kg": {"vcf": str(VCF_1KG), "regions": ["20:1500000-1540000"], "split_bp": 20_000}},
            "kernels": {"device": "cpu"},
            "levels": {"level1": {"dim": 32, "heads": 2, "reverse_complement": False, "batch_size": 256},
                       "level2": {"dim": 16, "heads": 2}, "level3": {"dim": 16, "heads": 2},
@@ -90,6 +90,10 @@ def test_stores_where_the_layout_says(chain):
               L.path("kg", "ld_blocks.zarr"), L.path("kg", "level6.zarr")):
         xr.open_zarr(wd / p)
     assert (wd / L.path("yeast", "level5_layout.npz")).exists()  # the rule's layout cache
+    # split_bp: 1,500,000-1,540,000 is 40,001 bp, so three conversion pieces, joined
+    assert L.genotype_parts("kg") == ["20:1500000-1519999", "20:1520000-1539999", "20:1540000-1540000"]
+    assert all((wd / p).is_dir() for p in L.genotype_part_paths("kg"))
+    assert xr.open_zarr(wd / L.path("kg", "genotypes.zarr")).attrs["parts"] == 3
 
 
 def test_stores_follow_the_config(chain):

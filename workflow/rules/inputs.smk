@@ -87,38 +87,17 @@ def genotypes_inputs(wildcards):
 
 
 # genotypes.smk
-_GENOTYPE_PARTS = {}
-
-
-def genotype_parts(cohort):
-    """Regions of the pieces of a split conversion (cohorts.<name>.split_bp), [] when not split."""
-    from genoattn.io.vcf import index_path, plan_parts
-
-    c = config["cohorts"][cohort]
-    if not c.get("split_bp"):
-        return []
-    if cohort not in _GENOTYPE_PARTS:
-        if not index_path(c["vcf"]):
-            return []  # the conversion job fails with the command that makes the index
-        _GENOTYPE_PARTS[cohort] = plan_parts(c["vcf"], c["split_bp"], c.get("regions"))
-    return _GENOTYPE_PARTS[cohort]
-
-
-# genotypes.smk
 def genotypes_cohort_inputs(wildcards):
     out = genotypes_inputs(wildcards)
-    n = len(genotype_parts(wildcards.cohort))
-    if n:
-        out["parts"] = [
-            L.path(wildcards.cohort, "genotypes_parts", f"p{i:05d}.zarr")
-            for i in range(n)
-        ]
+    parts = L.genotype_part_paths(wildcards.cohort)  # cohorts.<name>.split_bp
+    if parts:
+        out["parts"] = parts
     return out
 
 
 # genotypes.smk
 def genotype_part_region(wildcards):
-    parts = genotype_parts(wildcards.cohort)
+    parts = L.genotype_parts(wildcards.cohort)
     i = int(wildcards.part[1:])
     if i >= len(parts):
         raise ValueError(
