@@ -183,18 +183,30 @@ def main_loop(sass_text: str) -> list[tuple[int, str]]:
     return [(addr, text) for addr, text in ins if lo <= addr <= hi]
 
 
-def skippable(body: list[tuple[int, str]]) -> set[int]:
-    """Addresses inside the loop that a conditional forward branch within the loop jumps over (the
-    per-score predicate of a block pair that needs none)."""
-    end = body[-1][0] if body else 0
-    out = set()
-    for addr, text in body:
+def path_lengths(body: list[tuple[int, str]]) -> tuple[int, int]:
+    """(shortest, longest) number of instructions issued by one trip of the loop ``body``, over the
+    ways its forward branches can go (e.g. a block pair that skips its per-score predicate, or not).
+    Predicated-off instructions still issue and count; an inner backward branch falls through."""
+    if not body:
+        return 0, 0
+    at = {addr: i for i, (addr, _) in enumerate(body)}
+    last = len(body) - 1
+    succ = []
+    for i, (addr, text) in enumerate(body):
         m = _BRANCH.search(text)
-        if m and m.group(1) and text.startswith("@"):
-            target = int(m.group(1), 16)
-            if addr < target <= end:
-                out.update(a for a, _ in body if addr < a < target)
-    return out
+        target = at.get(int(m.group(1), 16)) if m and m.group(1) else None
+        if i == last or target is None or target <= i:
+            succ.append([i + 1] if i < last else [])
+        elif re.match(r"^@!?U?P[0-9]", text):  # conditional (@PT is always taken)
+            succ.append([i + 1, target])
+        else:
+            succ.append([target])
+    short, long = [0] * len(body), [0] * len(body)
+    for i in range(last, -1, -1):
+        nxt = succ[i]
+        short[i] = 1 + (min(short[j] for j in nxt) if nxt else 0)
+        long[i] = 1 + (max(long[j] for j in nxt) if nxt else 0)
+    return short[0], long[0]
 
 
 def opcode(text: str) -> str:
@@ -223,8 +235,8 @@ class LoopBudget:
     """Cycles one multiprocessor needs per trip of a kernel's main loop, per bounding resource, from
     the SASS alone (no latency, no memory): the kernel cannot run faster than the largest of them.
     ``items`` are the scores (or edge-head pairs) one trip of one program handles."""
-    instructions: int      # per warp, per trip, every instruction of the loop (the masked path)
-    skippable: int         # of which a block pair without a per-score predicate skips
+    instructions: int      # per warp, per trip: the longest path through the loop (e.g. a masked block pair)
+    skippable: int         # how many fewer the shortest path issues (a pair without a per-score predicate)
     ex2: int               # MUFU.EX2 per warp, per trip
     local_memory: int      # LDL/STL per warp, per trip (register spills)
     items: int
@@ -285,7 +297,7 @@ def loop_budget(sass_text: str, items: int, num_warps: int) -> LoopBudget:
     body = main_loop(sass_text)
     if not body:
         raise ValueError("no loop found in the SASS")
-    skip = skippable(body)
+    shortest, longest = path_lengths(body)
     ops = opcode_counts([text for _, text in body])
     fma = 0
     for op, n in ops.items():
@@ -295,6 +307,6 @@ def loop_budget(sass_text: str, items: int, num_warps: int) -> LoopBudget:
         for prefix, per_warp in _MMA.items():
             if op.startswith(prefix + "."):
                 fma += n * per_warp * num_warps
-    return LoopBudget(instructions=len(body), skippable=len(skip), ex2=ops.get("MUFU.EX2", 0),
+    return LoopBudget(instructions=longest, skippable=longest - shortest, ex2=ops.get("MUFU.EX2", 0),
                       local_memory=sum(n for op, n in ops.items() if op.startswith(("LDL", "STL"))),
                       items=items, num_warps=num_warps, tensor_fma=fma, opcodes=dict(ops.most_common()))
