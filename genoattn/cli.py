@@ -109,6 +109,39 @@ def _cmd_annotate(args) -> int:
     return 0
 
 
+def _cmd_train(args) -> int:
+    """Level-1 masked-base training on results/{reference}/tokens.zarr (the config's layout)."""
+    import logging
+    import os
+
+    from genoattn.config import load_config
+    from genoattn.training.masked_bases import TrainOptions, train_level1
+    from genoattn.workflow import Layout
+
+    cfg = load_config(args.config)
+    L = Layout(cfg)
+    refs = L.references
+    ref = args.reference or (refs[0] if len(refs) == 1 else None)
+    if ref not in refs:
+        raise ValueError(f"--reference: give one of {', '.join(refs)}")
+    tokens = args.tokens or L.path(ref, "tokens.zarr")
+    if not os.path.exists(tokens):
+        raise FileNotFoundError(f"{tokens} does not exist; make it first: snakemake --configfile {args.config} "
+                                "tokenize  (or genoattn tokenize)")
+    level1_cfg = dict(cfg["levels"]["level1"])
+    if not args.resume:
+        level1_cfg["checkpoint"] = None  # start from the seeded weights, not from the config's checkpoint
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    opt = TrainOptions(steps=args.steps, batch=args.batch, lr=args.lr, mask_fraction=args.mask_fraction,
+                       seed=args.seed, log_every=args.log_every)
+    s = train_level1(tokens, level1_cfg, args.out, opt, device=cfg["kernels"].get("device", "auto"),
+                     backend=cfg["kernels"].get("backend"))
+    print(f"{args.out}: validation loss {s['val_loss_before']:.4f} -> {s['val_loss_after']:.4f} nats, accuracy "
+          f"{s['val_accuracy_before']:.3f} -> {s['val_accuracy_after']:.3f} ({s['steps']} steps, {s['seconds']} s). "
+          f"Use it with levels.level1.checkpoint: {args.out}")
+    return 0
+
+
 def _cmd_info(args) -> int:
     import xarray as xr
 
@@ -179,6 +212,25 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--chr-prefix", default="auto", choices=["auto", "exact"],
                    help="auto: 'chrI' and 'I' (chrM, M, MT) match each other; exact: only as written (after --alias)")
     a.set_defaults(func=_cmd_annotate)
+
+    tr = sub.add_parser("train", help="self-supervised training of a level (level 1: masked-base prediction)",
+                        description="Train the level-1 layer of a config (levels.level1: window, dim, heads, seed) "
+                        "by masked-base prediction on results/{reference}/tokens.zarr and write a safetensors "
+                        "checkpoint for levels.level1.checkpoint. Other levels: not built yet.")
+    tr.add_argument("level", choices=["level1"])
+    tr.add_argument("--config", required=True, help="workflow config (validated like the Snakefile)")
+    tr.add_argument("--reference", help="name in the config's references (default: the only one)")
+    tr.add_argument("--tokens", help="tokens.zarr (default: the layout's results/{reference}/tokens.zarr)")
+    tr.add_argument("--out", required=True, help="checkpoint to write (.safetensors; a .log.tsv beside it)")
+    tr.add_argument("--steps", type=int, default=1000)
+    tr.add_argument("--batch", type=int, default=32, help="windows per step")
+    tr.add_argument("--lr", type=float, default=1e-3)
+    tr.add_argument("--mask-fraction", type=float, default=0.15, help="share of A/C/G/T bases hidden per window")
+    tr.add_argument("--seed", type=int, default=0, help="window sampling and masking (weights: levels.level1.seed)")
+    tr.add_argument("--log-every", type=int, default=50)
+    tr.add_argument("--resume", action="store_true", help="start from levels.level1.checkpoint instead of "
+                    "the seeded weights")
+    tr.set_defaults(func=_cmd_train)
 
     i = sub.add_parser("info", help="print a store as xarray sees it")
     i.add_argument("store")
