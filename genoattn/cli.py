@@ -131,6 +131,9 @@ def _cmd_train(args) -> int:
     level1_cfg = dict(cfg["levels"]["level1"])
     if not args.resume:
         level1_cfg["checkpoint"] = None  # start from the seeded weights, not from the config's checkpoint
+    from genoattn.kernels.dispatch import configure
+
+    configure(cfg["kernels"])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     opt = TrainOptions(steps=args.steps, batch=args.batch, lr=args.lr, mask_fraction=args.mask_fraction,
                        seed=args.seed, log_every=args.log_every)

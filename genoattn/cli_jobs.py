@@ -309,11 +309,11 @@ def run_level(level: str, config_path: str, out: str | None = None, threads: int
               log=print, **selection) -> list[str]:
     """Load and validate ``config_path`` (as the Snakefile does), build the level's jobs, run them."""
     from genoattn.config import load_config
-    from genoattn.kernels.dispatch import set_default_backend
+    from genoattn.kernels.dispatch import configure
     from genoattn.runtime import set_threads
 
     config = load_config(config_path)
-    set_default_backend(config.get("kernels", {}).get("backend", "auto"))
+    configure(config.get("kernels"))
     set_threads(threads)
     jobs = BUILDERS[level](Context(config, config_path), **selection)
     return run_jobs(jobs, config_path, out=out, log=log)

@@ -28,13 +28,13 @@ def set_threads(n: int | None) -> None:
 
 @contextmanager
 def snakemake_job(smk):
-    """Log to the rule's log file, honour threads and the kernel backend; log the exception and
+    """Log to the rule's log file, honour threads and the kernels section; log the exception and
     re-raise so Snakemake marks the job failed (its outputs are removed, ours never written)."""
-    from genoattn.kernels.dispatch import set_default_backend
+    from genoattn.kernels.dispatch import configure
 
     setup_logging(smk.log[0] if len(smk.log) else None)
     set_threads(smk.threads)
-    set_default_backend(smk.config.get("kernels", {}).get("backend", "auto"))
+    configure(smk.config.get("kernels"))
     start = time.time()
     try:
         yield

@@ -11,11 +11,21 @@ local-global, graph attention on CSR.
 from __future__ import annotations
 
 from genoattn.kernels import cpu, reference
-from genoattn.kernels.dispatch import BACKENDS, resolve, set_default_backend
+from genoattn.kernels.dispatch import BACKENDS, attention_dtype, resolve, set_attention_dtype, set_default_backend
 from genoattn.kernels.layouts import BlockLayout
 
 __all__ = ["attention", "varlen_attention", "block_sparse_attention", "local_global_attention",
-           "graph_attention", "BlockLayout", "BACKENDS", "set_default_backend", "resolve"]
+           "graph_attention", "BlockLayout", "BACKENDS", "set_default_backend", "set_attention_dtype", "resolve"]
+
+
+def _in_attention_dtype(fn, *xs):
+    """Call the Triton path ``fn(*xs)`` with the floating inputs cast to the attention dtype
+    (kernels.attention_dtype) and the output cast back to the first input's dtype."""
+    want = attention_dtype(xs[0])
+    if want is None:
+        return fn(*xs)
+    cast = [x.to(want) if hasattr(x, "is_floating_point") and x.is_floating_point() else x for x in xs]
+    return fn(*cast).to(xs[0].dtype)
 
 
 def attention(q, k, v, key_padding_mask=None, scale=None, backend=None):
@@ -25,7 +35,7 @@ def attention(q, k, v, key_padding_mask=None, scale=None, backend=None):
         return reference.dense_attention(q, k, v, key_padding_mask, scale)
     if which == "triton":
         from genoattn.kernels.triton import dense as tdense
-        return tdense.attention(q, k, v, key_padding_mask, scale)
+        return _in_attention_dtype(lambda q, k, v: tdense.attention(q, k, v, key_padding_mask, scale), q, k, v)
     return cpu.dense_attention(q, k, v, key_padding_mask, scale)
 
 
@@ -34,7 +44,8 @@ def varlen_attention(q, k, v, cu_seqlens, max_seqlen=None, scale=None, backend=N
     which = resolve(backend, q.device)
     if which == "triton":
         from genoattn.kernels.triton import dense as tdense
-        return tdense.varlen_attention(q, k, v, cu_seqlens, max_seqlen, scale)
+        return _in_attention_dtype(lambda q, k, v: tdense.varlen_attention(q, k, v, cu_seqlens, max_seqlen, scale),
+                                   q, k, v)
     if which == "cpu" and hasattr(cpu, "varlen_attention"):
         return cpu.varlen_attention(q, k, v, cu_seqlens, max_seqlen, scale)
     return reference.varlen_attention(q, k, v, cu_seqlens, scale)
@@ -45,7 +56,8 @@ def block_sparse_attention(q, k, v, layout: BlockLayout, token_mask=None, scale=
     which = resolve(backend, q.device)
     if which == "triton":
         from genoattn.kernels.triton import block_sparse as tbs
-        return tbs.block_sparse_attention(q, k, v, layout, token_mask, scale)
+        return _in_attention_dtype(lambda q, k, v: tbs.block_sparse_attention(q, k, v, layout, token_mask, scale),
+                                   q, k, v)
     if which == "cpu" and hasattr(cpu, "block_sparse_attention"):
         return cpu.block_sparse_attention(q, k, v, layout, token_mask, scale)
     return reference.block_sparse_attention(q, k, v, layout, token_mask, scale)
@@ -57,7 +69,8 @@ def local_global_attention(q, k, v, window: int, n_global: int, segment_ids=None
     which = resolve(backend, q.device)
     if which == "triton":
         from genoattn.kernels.triton import local_global as tlg
-        return tlg.local_global_attention(q, k, v, window, n_global, segment_ids, key_padding_mask, scale)
+        return _in_attention_dtype(lambda q, k, v: tlg.local_global_attention(q, k, v, window, n_global, segment_ids,
+                                                                              key_padding_mask, scale), q, k, v)
     if which == "cpu" and hasattr(cpu, "local_global_attention"):
         return cpu.local_global_attention(q, k, v, window, n_global, segment_ids, key_padding_mask, scale)
     return reference.local_global_attention(q, k, v, window, n_global, segment_ids, key_padding_mask, scale)
@@ -69,7 +82,10 @@ def graph_attention(h, a_src, a_dst, indptr, indices, edge_attr=None, w_edge=Non
     which = resolve(backend, h.device)
     if which == "triton":
         from genoattn.kernels.triton import graph as tgraph
-        return tgraph.graph_attention(h, a_src, a_dst, indptr, indices, edge_attr, w_edge, negative_slope)
+        return _in_attention_dtype(
+            lambda h, a_src, a_dst, edge_attr, w_edge: tgraph.graph_attention(h, a_src, a_dst, indptr, indices,
+                                                                              edge_attr, w_edge, negative_slope),
+            h, a_src, a_dst, edge_attr, w_edge)
     if which == "cpu" and hasattr(cpu, "graph_attention"):
         return cpu.graph_attention(h, a_src, a_dst, indptr, indices, edge_attr, w_edge, negative_slope)
     return reference.graph_attention(h, a_src, a_dst, indptr, indices, edge_attr, w_edge, negative_slope)

@@ -1,8 +1,10 @@
-"""Backend selection: Triton on CUDA, the CPU path elsewhere, with an override.
+"""Backend selection: Triton on CUDA, the CPU path elsewhere, with an override; and the dtype the
+Triton kernels compute in.
 
 Order of precedence: the ``backend=`` argument, then the ``GENOATTN_KERNEL_BACKEND``
 environment variable, then the value set by :func:`set_default_backend` (the workflow sets it
-from the config key ``kernels.backend``), then ``auto``.
+from the config key ``kernels.backend``), then ``auto``. Likewise for the attention dtype:
+``GENOATTN_ATTENTION_DTYPE``, then :func:`set_attention_dtype` (``kernels.attention_dtype``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,42 @@ import os
 BACKENDS = ("auto", "triton", "cpu", "reference")
 ENV_VAR = "GENOATTN_KERNEL_BACKEND"
 _default = "auto"
+ATTENTION_DTYPES = ("auto", "float32", "bfloat16", "float16")
+DTYPE_ENV_VAR = "GENOATTN_ATTENTION_DTYPE"
+_attention_dtype = "auto"
+
+
+def configure(kernels_cfg: dict | None) -> None:
+    """Process-wide defaults from the config's ``kernels`` section (backend, attention_dtype)."""
+    cfg = kernels_cfg or {}
+    set_default_backend(cfg.get("backend", "auto"))
+    set_attention_dtype(cfg.get("attention_dtype", "auto"))
+
+
+def set_attention_dtype(name: str) -> None:
+    global _attention_dtype
+    if name not in ATTENTION_DTYPES:
+        raise ValueError(f"kernels.attention_dtype={name!r} is not allowed; allowed: {', '.join(ATTENTION_DTYPES)}")
+    _attention_dtype = name
+
+
+def attention_dtype(x):
+    """The dtype the Triton kernels should see for inputs like ``x`` (None: as they are).
+
+    auto: bfloat16 for float32 inputs on CUDA (tensor cores; the kernels accumulate and take the
+    softmax in fp32), the inputs' own dtype elsewhere. float32 keeps fp32 inputs exact (fp32 dots,
+    no tensor cores: ~6x the exponential floor at head dim 16, benchmarks/sass_budget.py)."""
+    import torch
+
+    name = os.environ.get(DTYPE_ENV_VAR) or _attention_dtype
+    if name not in ATTENTION_DTYPES:
+        raise ValueError(f"{DTYPE_ENV_VAR}={name!r} is not allowed; allowed: {', '.join(ATTENTION_DTYPES)}")
+    if not x.is_floating_point():
+        return None
+    if name == "auto":
+        return torch.bfloat16 if x.is_cuda and x.dtype == torch.float32 else None
+    want = getattr(torch, name)
+    return None if x.dtype == want else want
 
 
 def set_default_backend(name: str) -> None:

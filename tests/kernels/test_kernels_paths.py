@@ -189,3 +189,31 @@ def test_graph_head_groups_and_long_rows(backend, dtype):
     out, _ = three_way(lambda h, a, b, e, w: GRAPH[backend](h, a, b, indptr, src, e, w),
                        lambda h, a, b, e, w: golden.graph_attention(h, a, b, indptr, src, e, w), ins, dtype, DEVICE)
     assert out[7].abs().max() == 0
+
+
+@pytest.mark.parametrize("name,tol", [("float16", 5e-3), ("bfloat16", 3e-2)])
+def test_attention_dtype_casts_in_and_back(name, tol, monkeypatch):
+    """kernels.attention_dtype: float32 inputs run through the Triton kernels in fp16/bf16 and come
+    back float32, within that dtype's error of the float64 golden; gradients reach the fp32 inputs.
+    'auto' leaves CPU tensors alone (it picks bfloat16 for float32 on CUDA only)."""
+    from genoattn import kernels
+    from genoattn.kernels import dispatch
+
+    assert dispatch.attention_dtype(torch.zeros(1)) is None
+    monkeypatch.setattr(dispatch, "_attention_dtype", name)
+    assert dispatch.attention_dtype(torch.zeros(1)) == getattr(torch, name)
+    g = rng()
+    q, k, v = (x.requires_grad_() for x in qkv(2, 2, 37, 16, g))
+    kpm = padding_mask(2, 37, g)
+    out = kernels.attention(q, k, v, kpm, backend="triton")
+    assert out.dtype == torch.float32
+    gold = golden.dense_attention(q.double(), k.double(), v.double(), kpm)
+    assert (out.double() - gold).abs().max() < tol * gold.abs().max()
+    out.sum().backward()
+    assert q.grad.dtype == torch.float32 and torch.isfinite(q.grad).all() and q.grad.abs().sum() > 0
+    N = 23
+    indptr, src, _ = random_graph(N, 3, g)
+    h, a, b, e, w = gat_inputs(N, src.numel(), 2, 16, 4, g)
+    out = kernels.graph_attention(h, a, b, indptr, src, e, w, backend="triton")
+    gold = golden.graph_attention(h.double(), a.double(), b.double(), indptr, src, e.double(), w.double())
+    assert out.dtype == torch.float32 and (out.double() - gold).abs().max() < tol * gold.abs().max()
