@@ -62,7 +62,8 @@ class Layout:
     def genotype_parts(self, cohort: str) -> list[str]:
         """Regions of the pieces of a split conversion, in VCF order; [] when the cohort is not split,
         or its VCF has no index yet (the one conversion job then fails with the command that makes it)."""
-        from genoattn.io.vcf import index_path, plan_parts
+        from genoattn.io.vcf import index_path
+        from genoattn.io.vcf_parts import plan_parts
 
         c = self.config["cohorts"][cohort]
         if not c.get("split_bp") or not index_path(c["vcf"]):

@@ -271,8 +271,7 @@ def test_contig_aliases_and_contigs_without_records(tmp_path):
 def test_split_conversion_joins_into_the_store_of_one_conversion(tmp_path):
     """Pieces of a random size (one of them empty: a region past the data) converted one by one and
     joined equal one conversion: every array, its chunks and the filter counts."""
-    from genoattn.io.vcf import plan_parts
-    from genoattn.io.vcf_join import join_parts
+    from genoattn.io.vcf_parts import join_parts, plan_parts
 
     rng = np.random.default_rng()
     step = int(rng.integers(150_000, 900_000))

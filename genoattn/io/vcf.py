@@ -100,36 +100,6 @@ def no_variant_left(vcf, n_records: int, counts: dict, key: str, regions=None) -
                     f"or check {key}.regions / the contig names.")
 
 
-def plan_parts(vcf: str | os.PathLike, split_bp: int, regions: list[str] | None = None) -> list[str]:
-    """The pieces of a conversion split every ``split_bp`` bp, as regions in the VCF's contig names
-    (1-based inclusive, VCF order): each of ``regions`` (default: each contig of the VCF index) cut at
-    ``start + k * split_bp``. A record belongs to the piece holding its start, so the pieces' stores
-    joined in order equal the store of one conversion (:func:`genoattn.io.vcf_join.join_parts`). A
-    contig whose header has no length stays one piece."""
-    import pysam
-
-    step = int(split_bp)
-    if step < 1:
-        raise VcfError(f"split_bp must be a positive number of bp, not {split_bp}")
-    with pysam.VariantFile(str(vcf)) as vf:
-        if regions:
-            wanted = [parse_region(r) for r in regions]
-        else:
-            names = list(vf.index) if vf.index is not None else list(vf.header.contigs)
-            wanted = [(c, None, None) for c in names]
-        lengths = {c: vf.header.contigs[c].length for c in vf.header.contigs}
-    parts = []
-    for c, start, end in wanted:
-        lo = start or 0
-        hi = end if end is not None else lengths.get(c)
-        if hi is None:
-            parts.append(c if start is None else f"{c}:{lo + 1}")
-            continue
-        for a in range(lo, max(hi, lo + 1), step):
-            parts.append(f"{c}:{a + 1}-{min(a + step, hi)}")
-    return parts
-
-
 # -- genotype parsing ---------------------------------------------------------------------------------
 class _GtCache(dict):
     """GT string -> row index into a table of (alleles[ploidy], phased); parsed once per distinct string."""

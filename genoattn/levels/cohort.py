@@ -422,7 +422,7 @@ def run_genotypes(config: dict, cohort: str, out: str, region: str | None = None
 def join_genotypes(config: dict, cohort: str, parts: list[str], out: str) -> dict:
     """results/{cohort}/genotypes.zarr from the pieces of a split conversion, in VCF order."""
     from genoattn.io.samples import select_samples
-    from genoattn.io.vcf_join import join_parts
+    from genoattn.io.vcf_parts import join_parts
 
     c = config["cohorts"][cohort]
     n_samples = len(select_samples(config, cohort))

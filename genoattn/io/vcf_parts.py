@@ -1,7 +1,8 @@
-"""Join the pieces of a split genotype conversion into one genotypes.zarr.
+"""A genotype conversion split by region: plan the pieces, join them into one genotypes.zarr.
 
-A cohort with ``split_bp`` is converted piece by piece (:func:`genoattn.io.vcf.plan_parts`, one
-job each); the pieces, in VCF order, are copied here into the store a single conversion writes:
+A cohort with ``split_bp`` is converted piece by piece (:func:`plan_parts`, one job each, each a
+:func:`genoattn.io.vcf.convert_vcf` of one region); the pieces, in VCF order, are copied by
+:func:`join_parts` into the store a single conversion writes:
 the same arrays, chunks, contig table and attributes, with the filter counts summed. Copying is
 streamed one chunk row of variants at a time, so memory is one chunk row whatever the cohort size;
 zarr encodes the row's chunks (one per ``chunk_samples`` samples) on its thread pool. The join
@@ -12,12 +13,13 @@ itself, in one job.
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 import numpy as np
 
 from genoattn.io.store import atomic_store, mark_coordinates, open_group
-from genoattn.io.vcf import DROP_REASONS, VcfError, no_variant_left
+from genoattn.io.vcf import DROP_REASONS, VcfError, no_variant_left, parse_region
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,36 @@ DIMS = {"call_genotype": ("variants", "samples", "ploidy"), "call_genotype_mask"
         "call_genotype_phased": ("variants", "samples"), "variant_allele": ("variants", "alleles")}
 FILL = {"call_genotype": -1, "call_genotype_mask": True, "call_genotype_phased": False, "variant_contig": -1,
         "variant_allele": "", "variant_id": ""}
+
+
+def plan_parts(vcf: str | os.PathLike, split_bp: int, regions: list[str] | None = None) -> list[str]:
+    """The pieces of a conversion split every ``split_bp`` bp, as regions in the VCF's contig names
+    (1-based inclusive, VCF order): each of ``regions`` (default: each contig of the VCF index) cut at
+    ``start + k * split_bp``. A record belongs to the piece holding its start, so the pieces' stores
+    joined in order equal the store of one conversion (:func:`join_parts`). A
+    contig whose header has no length stays one piece."""
+    import pysam
+
+    step = int(split_bp)
+    if step < 1:
+        raise VcfError(f"split_bp must be a positive number of bp, not {split_bp}")
+    with pysam.VariantFile(str(vcf)) as vf:
+        if regions:
+            wanted = [parse_region(r) for r in regions]
+        else:
+            names = list(vf.index) if vf.index is not None else list(vf.header.contigs)
+            wanted = [(c, None, None) for c in names]
+        lengths = {c: vf.header.contigs[c].length for c in vf.header.contigs}
+    parts = []
+    for c, start, end in wanted:
+        lo = start or 0
+        hi = end if end is not None else lengths.get(c)
+        if hi is None:
+            parts.append(c if start is None else f"{c}:{lo + 1}")
+            continue
+        for a in range(lo, max(hi, lo + 1), step):
+            parts.append(f"{c}:{a + 1}-{min(a + step, hi)}")
+    return parts
 
 
 def join_parts(parts: list[str], out: str, config: dict | None = None, key: str = "cohorts.<name>") -> dict:
