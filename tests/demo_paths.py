@@ -15,6 +15,22 @@ YEAST_COOL = DEMO / "hic" / "yeast.10kb.cool"
 VCF_1KG = DEMO / "1kg_chr20" / "reference.vcf.gz"
 
 
+def store_arrays(path) -> dict:
+    """Every array of a zarr store (sub-groups as 'group/name'), read into memory: for comparing stores."""
+    import zarr
+
+    out = {}
+
+    def walk(group, prefix=""):
+        for name, arr in group.arrays():
+            out[prefix + name] = arr[...]
+        for name, sub in group.groups():
+            walk(sub, f"{prefix}{name}/")
+
+    walk(zarr.open_group(str(path), mode="r"))
+    return out
+
+
 def snakemake(workdir, *args, check=True):
     """Run the workflow on ``workdir/config.yaml`` in ``workdir`` (2 cores); raise with the output on failure."""
     import subprocess

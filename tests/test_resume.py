@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import yaml
 
-from demo_paths import ROOT, YEAST_COOL, YEAST_FASTA, YEAST_GTF
+from demo_paths import ROOT, YEAST_COOL, YEAST_FASTA, YEAST_GTF, store_arrays
 
 pytestmark = pytest.mark.workflow
 
@@ -131,21 +131,6 @@ def _job_pids(wd: Path) -> list[int]:
     return pids
 
 
-def _arrays(path: Path) -> dict[str, np.ndarray]:
-    import zarr
-
-    out = {}
-
-    def walk(group, prefix=""):
-        for name, arr in group.arrays():
-            out[prefix + name] = arr[...]
-        for name, sub in group.groups():
-            walk(sub, f"{prefix}{name}/")
-
-    walk(zarr.open_group(str(path), mode="r"))
-    return out
-
-
 @pytest.fixture(scope="module")
 def tokenized(tmp_path_factory):
     wd = tmp_path_factory.mktemp("kill")
@@ -194,7 +179,7 @@ def test_sigkilled_level1_job_leaves_no_complete_store_and_the_rerun_equals_a_cl
     snakemake(killed, "level1", "--rerun-incomplete")
     snakemake(clean, "level1")
 
-    resumed, reference = _arrays(out), _arrays(clean / "results/yeast/level1/chrI.zarr")
+    resumed, reference = store_arrays(out), store_arrays(clean / "results/yeast/level1/chrI.zarr")
     assert resumed.keys() == reference.keys() and "window_embedding" in resumed
     for name in reference:
         np.testing.assert_array_equal(resumed[name], reference[name], err_msg=name)

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import yaml
 
-from demo_paths import ROOT, YEAST_FASTA
+from demo_paths import ROOT, YEAST_FASTA, store_arrays
 
 pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
 
@@ -77,21 +77,6 @@ def _snakemake(wd: Path, *args, timeout=600):
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(wd),
            "--configfile", str(wd / "config.yaml"), *args]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-
-
-def _arrays(path: Path) -> dict:
-    import zarr
-
-    out = {}
-
-    def walk(group, prefix=""):
-        for name, arr in group.arrays():
-            out[prefix + name] = arr[...]
-        for name, sub in group.groups():
-            walk(sub, f"{prefix}{name}/")
-
-    walk(zarr.open_group(str(path), mode="r"))
-    return out
 
 
 def _sacct(job_ids: list[str]) -> dict[str, dict]:
@@ -154,8 +139,8 @@ def test_level1_through_slurm_equals_a_local_run(cluster, tmp_path):
     local = _snakemake(local_wd, "--cores", "2", "level1")
     assert local.returncode == 0, local.stderr[-4000:]
     for store in ("tokens.zarr", "level1/chrI.zarr"):
-        a = _arrays(slurm_wd / "results/yeast" / store)
-        b = _arrays(local_wd / "results/yeast" / store)
+        a = store_arrays(slurm_wd / "results/yeast" / store)
+        b = store_arrays(local_wd / "results/yeast" / store)
         assert a.keys() == b.keys() and a
         for name in a:
             np.testing.assert_array_equal(a[name], b[name], err_msg=f"{store}:{name}")
