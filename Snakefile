@@ -3,7 +3,6 @@
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/inputs.smk"
 include: "workflow/rules/tokenize.smk"
 include: "workflow/rules/annotation.smk"
 include: "workflow/rules/level1.smk"

@@ -117,6 +117,10 @@ def preflight(config: dict, raise_on_error: bool = True, quiet: bool = False) ->
     hic_cfg = config.get("levels", {}).get("hic", {})
     for name, ref in config["references"].items():
         found += check_reference(name, ref, hic_cfg)
+    if config.get("samples"):
+        from genoattn.io.samples import check_sheet_cohorts
+
+        found.append(_try("samples", config["samples"], lambda: check_sheet_cohorts(config)))
     for name, cohort in config.get("cohorts", {}).items():
         found += check_cohort(name, cohort, config)
     bad = [f for f in found if not f.ok]

@@ -13,10 +13,95 @@ from typing import Any
 import yaml
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
+#: Levels with a training objective: ``levels.<level>.checkpoint: train`` loads the workflow's own
+#: training output (results/{reference}/train/<level>/model.safetensors).
+TRAINABLE_LEVELS = ("level1",)
+#: The config a run without --configfile uses (relative to the working directory): the demo.
+DEMO_CONFIG = "config/config.yaml"
 
 
 class ConfigError(ValueError):
     """A config value is wrong; the message names the key and what is allowed."""
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """yaml.safe_load that refuses a key given twice in one mapping (PyYAML keeps the last one silently)."""
+
+
+def _no_duplicates(loader, node, deep=False):
+    seen = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            continue
+        if key in seen:
+            raise ConfigError(
+                f"{loader.name}: line {key_node.start_mark.line + 1}: key {key!r} is given twice in the same "
+                f"section (first on line {seen[key] + 1}); YAML would keep only the last one. Fix: remove or "
+                "rename one of them (e.g. two references need two names).")
+        seen[key] = key_node.start_mark.line
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
+def read_yaml(path: str | os.PathLike) -> dict:
+    """A config file as a dict; a duplicated key, a YAML syntax error or a non-mapping top level is a
+    ConfigError naming the file and the line."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist (working directory {Path.cwd()})")
+    try:
+        with open(path) as fh:
+            loader = _StrictLoader(fh)
+            loader.name = str(path)
+            try:
+                data = loader.get_single_data()
+            finally:
+                loader.dispose()
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}. Fix the syntax at the line shown "
+                          "(indentation, a missing ':' or an unclosed quote).") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of config keys (references, cohorts, "
+                          f"levels, ...), not a {type(data).__name__}. See config/README.md.")
+    return data
+
+
+def merge(base: dict, override: dict) -> dict:
+    """``base`` updated recursively with ``override`` (as Snakemake merges --config into a config file)."""
+    out = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def workflow_config(snakemake_config: dict, configfiles: list, overrides: dict | None,
+                    base_dir: str | os.PathLike = ".") -> dict:
+    """The validated config of a workflow run: the user's --configfile(s) alone when given (never merged
+    with the demo's), else the demo config (DEMO_CONFIG); --config values on top in both cases.
+
+    ``snakemake_config`` is what Snakemake parsed (the files merged, then ``overrides``); the files are
+    read again here with the strict loader, so a duplicated key stops the run as it stops check-config."""
+    if configfiles:
+        for path in configfiles:
+            read_yaml(path)
+        raw = snakemake_config
+    else:
+        demo = Path(base_dir) / DEMO_CONFIG
+        if not demo.is_file():
+            raise ConfigError(f"no --configfile given and no {DEMO_CONFIG} in {Path(base_dir).resolve()}. Fix: "
+                              "run from the repository root (the demo), or pass --configfile your.yaml")
+        raw = merge(read_yaml(demo), overrides or {})
+    return validate_config(raw, base_dir=base_dir)
 
 
 def load_schema() -> dict:
@@ -89,19 +174,56 @@ def validate_config(config: dict, base_dir: str | os.PathLike = ".", check_files
 
 
 def _semantic_checks(cfg: dict, base: Path, check_files: bool) -> None:
+    import re
+
     problems = []
     refs = cfg["references"]
-    for name, c in cfg.get("cohorts", {}).items():
-        if c.get("reference") and c["reference"] not in refs:
+    if not refs and not cfg["cohorts"]:
+        problems.append("the config has neither `references` nor `cohorts`: nothing to run. Fix: add a reference "
+                        "(references: {name: {fasta: genome.fa}}) or a cohort (cohorts: {name: {vcf: calls.vcf.gz}})")
+    for name, c in cfg["cohorts"].items():
+        if c["reference"] and c["reference"] not in refs:
             problems.append(f"config key cohorts.{name}.reference: {c['reference']!r} is not a reference; "
-                            f"allowed values: {', '.join(refs)} (or null)")
+                            f"allowed values: {', '.join(refs) or '(none: this config has no references)'} (or null)")
         if name in refs:
             problems.append(f"config key cohorts.{name}: the name is also a reference; results/{name}/ would be "
                             "shared. Rename one of them.")
+    for owner, section in [*(("references", r) for r in refs.items()), *(("cohorts", c) for c in cfg["cohorts"].items())]:
+        name, entry = section
+        for key in ("include", "exclude"):
+            for pattern in entry.get(key, []):
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    problems.append(f"config key {owner}.{name}.{key}: {pattern!r} is not a valid regular expression "
+                                    f"({exc}). Fix: correct it (Python regular expressions, matched against the whole "
+                                    "contig name, e.g. 'chrUn_.*' or 'chr[0-9XY]+')")
     for lvl in ("level1", "level2", "level3", "level4", "level5", "level6"):
-        sec = cfg["levels"].get(lvl, {})
-        if "dim" in sec and "heads" in sec and sec["dim"] % sec["heads"]:
+        sec = cfg["levels"][lvl]
+        if sec["dim"] % sec["heads"]:
             problems.append(f"config key levels.{lvl}: dim {sec['dim']} is not divisible by heads {sec['heads']}")
+        if sec["checkpoint"] == "train" and lvl not in TRAINABLE_LEVELS:
+            problems.append(f"config key levels.{lvl}.checkpoint: 'train' names the workflow's own training output, "
+                            f"but {lvl} has no training objective yet (trainable: {', '.join(TRAINABLE_LEVELS)}). "
+                            "Fix: give a checkpoint file or null (seeded weights)")
+    l1 = cfg["levels"]["level1"]
+    annotated = [r for r, ref in refs.items() if ref["annotation"]]
+    if l1["stride"] > l1["window"] and annotated:
+        problems.append(f"config key levels.level1.stride: {l1['stride']} is larger than levels.level1.window "
+                        f"{l1['window']}, so bases between windows get no embedding, but references "
+                        f"{', '.join(annotated)} have an annotation whose exon bases levels 2-3 read. Fix: set stride "
+                        f"<= window (default: stride = window = 512)")
+    l4 = cfg["levels"]["level4"]
+    for r, ref in refs.items():
+        if not ref["hic"]:
+            continue
+        if l4["gene_context"] is True and not ref["annotation"]:
+            problems.append(f"config key levels.level4.gene_context: true needs level 3, but references.{r} has no "
+                            "annotation (levels 2-3 need one). Fix: set references."
+                            f"{r}.annotation, or gene_context: auto (use it where there is an annotation) or false")
+        if l4["nodes"] == "regulatory_elements" and not ref["regulatory_elements"]:
+            problems.append(f"config key levels.level4.nodes: regulatory_elements needs references.{r}."
+                            "regulatory_elements (a BED). Fix: set it, or nodes: auto / bins")
     if check_files:
         def need(key, path):
             if path and not (base / path).exists():
@@ -109,17 +231,16 @@ def _semantic_checks(cfg: dict, base: Path, check_files: bool) -> None:
         for name, r in refs.items():
             for k in ("fasta", "annotation", "hic", "hic_breakpoints", "regulatory_elements"):
                 need(f"references.{name}.{k}", r.get(k))
-        for name, c in cfg.get("cohorts", {}).items():
+        for name, c in cfg["cohorts"].items():
             need(f"cohorts.{name}.vcf", c.get("vcf"))
         need("samples", cfg.get("samples"))
         for lvl, sec in cfg["levels"].items():
-            need(f"levels.{lvl}.checkpoint", sec.get("checkpoint"))
+            if sec.get("checkpoint") != "train":
+                need(f"levels.{lvl}.checkpoint", sec.get("checkpoint"))
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
 
 
 def load_config(path: str | os.PathLike, check_files: bool = True) -> dict:
-    path = Path(path)
-    with open(path) as fh:
-        raw = yaml.safe_load(fh) or {}
-    return validate_config(raw, base_dir=Path.cwd(), check_files=check_files)
+    """Read (strictly) and validate one config file: what `snakemake --configfile PATH` runs."""
+    return validate_config(read_yaml(path), base_dir=Path.cwd(), check_files=check_files)

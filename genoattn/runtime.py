@@ -28,16 +28,19 @@ def set_threads(n: int | None) -> None:
 
 @contextmanager
 def snakemake_job(smk):
-    """Log to the rule's log file, honour threads and the kernels section; log the exception and
-    re-raise so Snakemake marks the job failed (its outputs are removed, ours never written)."""
-    from genoattn.kernels.dispatch import configure
-
+    """Log to the rule's log file, honour threads and the job's ``kernels`` keys; yield the job's config
+    (``params.config``, the keys the rule reads); log an exception and re-raise it so Snakemake marks
+    the job failed (its outputs are removed, ours never written)."""
+    job_config = dict(smk.params.get("config", None) or {})
     setup_logging(smk.log[0] if len(smk.log) else None)
     set_threads(smk.threads)
-    configure(smk.config.get("kernels"))
+    if "kernels" in job_config:
+        from genoattn.kernels.dispatch import configure
+
+        configure(job_config["kernels"])
     start = time.time()
     try:
-        yield
+        yield job_config
     except Exception:
         log.exception("job failed")
         raise

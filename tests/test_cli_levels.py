@@ -161,7 +161,7 @@ def test_snakemake_agrees_with_the_cli(chain):
 def test_optional_inputs_follow_the_rules(tmp_path):
     """level4 reads level3 only with gene_context (auto + annotation, or true); level6 reads level5 when the
     cohort's reference has Hi-C (rules level4_contig / level6_shard)."""
-    from genoattn.cli_jobs import BUILDERS, Context, check_inputs
+    from genoattn.cli_jobs import Context, build_jobs, check_inputs
     from genoattn.config import validate_config
 
     def ctx(gene_context, annotation):
@@ -175,13 +175,18 @@ def test_optional_inputs_follow_the_rules(tmp_path):
 
     l3 = str(tmp_path / "res" / "yeast" / "level3" / "chrIII.zarr")
     for setting, annotation, wanted in (("auto", True, True), ("auto", False, False), (False, True, False),
-                                        (True, False, True)):
-        (job,) = BUILDERS["level4"](ctx(setting, annotation), contig="chrIII")
-        assert (l3 in job.inputs) is wanted, (setting, annotation)
-    shard = BUILDERS["level6"](ctx("auto", False), shard=0)
+                                        (True, True, True)):
+        (job,) = build_jobs("level4", ctx(setting, annotation), contig="chrIII")
+        assert (l3 in job.job.inputs.values()) is wanted, (setting, annotation)
+    from genoattn.config import ConfigError
+
+    with pytest.raises(ConfigError, match="levels.level4.gene_context: true needs level 3"):
+        ctx(True, False)  # refused before any job, naming the key and the fix
+    c = ctx("auto", False)
+    shard = build_jobs("level6", c, shard=0)
     level5 = str(tmp_path / "res" / "yeast" / "level5.zarr")
-    assert len(shard) == 1 and shard[0].inputs[level5] == "level5"
+    assert len(shard) == 1 and shard[0].job.inputs["level5"] == level5
     with pytest.raises(FileNotFoundError, match="snakemake --configfile c.yaml genotypes"):
-        check_inputs(shard, "c.yaml")
+        check_inputs(shard, c)
     with pytest.raises(ValueError, match="--contig 'chrII' is not a selected contig"):
-        BUILDERS["level2"](ctx("auto", True), contig="chrII")
+        build_jobs("level2", ctx("auto", True), contig="chrII")

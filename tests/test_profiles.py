@@ -16,6 +16,8 @@ import pytest
 import yaml
 from pathlib import Path
 
+from genoattn.jobs import SPECS
+
 from demo_paths import ROOT, YEAST_FASTA
 
 PROFILE = ROOT / "profiles" / "slurm" / "config.yaml"
@@ -82,7 +84,7 @@ def slurm_profile():
 
 
 # -- rules --------------------------------------------------------------------------------------
-def test_every_job_rule_has_log_benchmark_conda_container_and_cfg(rules):
+def test_every_job_rule_has_log_benchmark_conda_container_and_params(rules):
     c = common_smk()
     jobs = job_rules(rules)
     assert {"tokenize_reference", "level1_contig", "plot_level1"} <= set(jobs)
@@ -96,8 +98,8 @@ def test_every_job_rule_has_log_benchmark_conda_container_and_cfg(rules):
         # the GPU env goes with the GPU image, the CPU env with the CPU image
         if (r["conda"] == c["ENV_GPU"]) != (r["container"] == c["IMAGE_GPU"]):
             missing.append("conda/container mismatch")
-        if "cfg" not in r["params"]:
-            missing.append("params.cfg")
+        want = ["config", "derived"] if name in SPECS else ["level", "extra"]
+        missing += [f"params.{p}" for p in want if p not in r["params"]]
         if missing:
             bad[name] = missing
     assert not bad, f"rules missing directives: {bad}"
@@ -117,6 +119,8 @@ def test_gpu_rules_ask_for_a_gpu_and_cpu_rules_do_not(rules):
     sr = prof["set-resources"]
     gpu_rules = {n for n, r in job_rules(rules).items() if r["conda"] == c["ENV_GPU"]}
     assert {"level1_contig", "level5_genome"} <= gpu_rules
+    # the job specification says which rules are GPU rules: the env, the image and the profile agree with it
+    assert gpu_rules == {s.rule for s in SPECS.values() if s.gpu}
     for name in gpu_rules:
         res = sr.get(name, {})
         assert int(res.get("gpu", 0)) >= 1 or "gpu" in str(res.get("gres", "")), f"{name}: no GPU requested"
@@ -125,6 +129,13 @@ def test_gpu_rules_ask_for_a_gpu_and_cpu_rules_do_not(rules):
         res = sr.get(name, {})
         assert "gpu" not in res and "gres" not in res, f"CPU rule {name} asks for a GPU"
     assert prof["default-resources"]["slurm_partition"] not in {sr[n]["slurm_partition"] for n in gpu_rules}
+
+
+def test_every_rule_but_the_plots_comes_from_the_job_specification(rules):
+    jobs = job_rules(rules)
+    assert set(SPECS) == {n for n in jobs if not n.startswith("plot_")}
+    for name in SPECS:
+        assert jobs[name]["script"].endswith("run_job.py"), name
 
 
 def test_profile_rules_exist_in_the_workflow(rules):

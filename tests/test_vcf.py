@@ -12,7 +12,7 @@ import xarray as xr
 
 from demo_paths import DEMO, VCF_1KG, YEAST_FASTA
 from genoattn.config import validate_config
-from genoattn.io.samples import SampleSheetError, covariates, select_samples, vcf_samples
+from genoattn.io.samples import SampleSheetError, check_sheet_cohorts, covariates, select_samples, vcf_samples
 from genoattn.io.store import open_group
 from genoattn.io.vcf import DROP_REASONS, VcfError, convert_vcf, parse_region
 from genoattn.ld import write_ld_blocks
@@ -205,8 +205,8 @@ def test_sample_sheet_selection_and_errors(tmp_path):
     with pytest.raises(SampleSheetError, match="line 2"):
         select_samples(cfg, "kg")
     sheet.write_text("sample_id\tcohort\nHG00096\tnot_a_cohort\n")
-    with pytest.raises(SampleSheetError, match="not_a_cohort"):
-        select_samples(cfg, "kg")
+    with pytest.raises(SampleSheetError, match="not_a_cohort"):  # checked once for the config, before any job
+        check_sheet_cohorts(cfg)
 
 
 def test_ld_blocks_are_contiguous_and_cover_every_kept_variant(tmp_path):

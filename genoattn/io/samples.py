@@ -88,10 +88,6 @@ def select_samples(config: dict, cohort: str) -> list[str]:
     if not sheet:
         return in_vcf
     df = read_sample_sheet(sheet)
-    unknown = sorted(set(df["cohort"]) - set(config["cohorts"]))
-    if unknown:
-        raise SampleSheetError(f"sample sheet {sheet}: cohort(s) {_listing(unknown)} are not in the config's "
-                               f"`cohorts` ({_listing(config['cohorts'])}); fix the cohort column or add the cohort")
     rows = df[df["cohort"] == cohort]
     if rows.empty:
         return in_vcf
@@ -112,6 +108,19 @@ def select_samples(config: dict, cohort: str) -> list[str]:
                                ". Fix: remove or correct those rows (names are case-sensitive), or point "
                                f"cohorts.{cohort}.vcf at the VCF that holds them.")
     return ids
+
+
+def check_sheet_cohorts(config: dict) -> None:
+    """Every cohort the sample sheet names is a cohort of the config (checked once, before any job)."""
+    sheet = config.get("samples")
+    if not sheet:
+        return
+    df = read_sample_sheet(sheet)
+    unknown = sorted(set(df["cohort"]) - set(config["cohorts"]))
+    if unknown:
+        raise SampleSheetError(f"sample sheet {sheet}: cohort(s) {_listing(unknown)} are not in the config's "
+                               f"`cohorts` ({_listing(config['cohorts']) or 'none'}). Fix: correct the cohort column "
+                               "or add the cohort to the config")
 
 
 def covariates(config: dict, cohort: str) -> pd.DataFrame:

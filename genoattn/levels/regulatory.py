@@ -378,7 +378,8 @@ def run(hic_path, level1_path, output, cfg: dict, level3_path=None, kernels_cfg:
         inputs=(), contig: str | None = None, regulatory_elements=None, contig_policy: dict | None = None) -> None:
     """Compute level 4 for one contig and write ``output`` atomically.
 
-    ``cfg`` is the validated ``levels.level4`` section; ``inputs`` the raw input files to checksum.
+    ``cfg`` is the validated ``levels.level4`` section; ``inputs`` raw input files to checksum
+    (besides the raw files the Hi-C graph store records, which are carried over).
     ``regulatory_elements``: a BED whose intervals on this contig become the nodes instead of the
     uniform bins (used when ``cfg['nodes']`` is ``auto`` or ``regulatory_elements``);
     ``contig_policy``: the reference's ``contig_aliases`` / ``chr_prefix`` for the BED's names.
@@ -446,7 +447,7 @@ def run(hic_path, level1_path, output, cfg: dict, level3_path=None, kernels_cfg:
         "density": float(n_edges / max(n * n, 1)),
         "nodes": "bins" if elements is None else "regulatory_elements",
         "regulatory_elements": None if elements is None else str(regulatory_elements),
-        "inputs": input_checksums(inputs),
+        "inputs": {**dict(open_group(hic_path).attrs.get("inputs", {})), **input_checksums(inputs)},
     }
     with atomic_store(output, attrs=attrs) as w:
         w.write("chrom", np.asarray(bins["chrom"]).astype(str), dims=("bin",))

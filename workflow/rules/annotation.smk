@@ -4,11 +4,9 @@
 
 rule annotation:
     input:
-        annotation=lambda w: L.ref(w.reference)["annotation"],
-        fasta=lambda w: L.ref(w.reference)["fasta"],
-        index=annotation_fasta_index,
+        unpack(job_inputs("annotation")),
     output:
-        L.path("{reference}", "annotation.parquet"),
+        job_output("annotation"),
     log:
         L.path("{reference}", "logs", "annotation.log"),
     benchmark:
@@ -17,23 +15,16 @@ rule annotation:
         ENV_CPU
     container:
         IMAGE_CPU
-    threads: 1
+    threads: J.spec("annotation").threads
     resources:
-        mem_mb=annotation_mem_mb,
+        mem_mb=job_mem_mb("annotation"),
     params:
-        cfg=lambda w: {
-            "contig_aliases": L.ref(w.reference).get("contig_aliases", {}),
-            "chr_prefix": L.ref(w.reference).get("chr_prefix", "auto"),
-        },
+        config=job_params("annotation"),
+        derived=job_derived("annotation"),
     script:
-        "../scripts/annotation.py"
-
-
-TARGETS["annotation"] = [
-    L.path(r, "annotation.parquet") for r in L.references if L.ref(r).get("annotation")
-]
+        "../scripts/run_job.py"
 
 
 rule annotate:
     input:
-        TARGETS["annotation"],
+        TARGETS["annotate"],

@@ -1,19 +1,30 @@
-# Config validation, wildcard constraints and the helpers every rule file uses.
+# The config, the job specification and the helpers every rule file uses.
+#
+# Config: `snakemake --configfile mine.yaml` runs mine.yaml alone; without --configfile the demo
+# (config/config.yaml) runs. There is deliberately no `configfile:` directive: Snakemake would merge
+# it under every --configfile, and a user's run would also run the demo.
+#
+# Every rule takes its inputs, output and params from genoattn.jobs (the job specification the CLI
+# reads too) and runs workflow/scripts/run_job.py. Parsing this file imports neither torch nor zarr.
 import os
 
+from genoattn import jobs as J
 from genoattn.checks import preflight
-from genoattn.config import validate_config
+from genoattn.config import workflow_config
 from genoattn.workflow import Layout
 
-
-configfile: "config/config.yaml"
-
-
-_validated = validate_config(config, base_dir=os.getcwd())
+_validated = workflow_config(
+    config,
+    workflow.overwrite_configfiles,
+    workflow.config_settings.overwrite_config,
+    base_dir=os.getcwd(),
+)
 config.clear()
 config.update(_validated)
-# Every input against its reference (indexes and headers only), before any job runs.
-preflight(config, quiet=True)
+# Every input against its reference (indexes and headers only), before any job runs; only in the
+# process that plans the jobs, not again in each cluster job that re-parses the workflow.
+if workflow.is_main_process:
+    preflight(config, quiet=True)
 L = Layout(config)
 
 # The repository root, for the SLURM jobs' precommand (profiles/slurm/job_env.sh) and the conda
@@ -28,11 +39,36 @@ ENV_GPU = "../../envs/genoattn-gpu.yaml"
 IMAGE_CPU = "docker://ghcr.io/genoattn/genoattn-cpu:0.1.0"
 IMAGE_GPU = "docker://ghcr.io/genoattn/genoattn-gpu:0.1.0"
 
-# Targets registered by each rule file; rule `all` (Snakefile) asks for all of them.
-TARGETS = {}
+# Outputs of every per-level target (`snakemake tokenize`, `level1`, ...); rule `all` asks for all.
+TARGETS = J.targets(L)
 
 
 wildcard_constraints:
     reference=L.wildcard_pattern(L.references),
     cohort=L.wildcard_pattern(L.cohorts),
     contig="[^/]+",
+
+
+def job_output(rule):
+    """The rule's output pattern, its wildcards left as {name}."""
+    spec = J.spec(rule)
+    return spec.output_path(L, {n: f"{{{n}}}" for n in spec.wildcard_names})
+
+
+def job_inputs(rule):
+    return lambda wildcards: J.spec(rule).inputs(L, dict(wildcards))
+
+
+def job_params(rule):
+    return lambda wildcards: J.spec(rule).params(L, dict(wildcards))
+
+
+def job_derived(rule):
+    return lambda wildcards: J.canonical(J.spec(rule).derived(L, dict(wildcards)))
+
+
+def job_mem_mb(rule):
+    mem_mb = J.spec(rule).mem_mb
+    if callable(mem_mb):  # grows with the input and the attempt
+        return lambda wildcards, attempt: mem_mb(L, dict(wildcards), attempt)
+    return mem_mb

@@ -5,9 +5,9 @@
 
 rule genotypes_part:
     input:
-        unpack(genotypes_inputs),
+        unpack(job_inputs("genotypes_part")),
     output:
-        directory(L.path("{cohort}", "genotypes_parts", "{part}.zarr")),
+        directory(job_output("genotypes_part")),
     log:
         L.path("{cohort}", "logs", "genotypes_parts", "{part}.log"),
     benchmark:
@@ -18,21 +18,21 @@ rule genotypes_part:
         ENV_CPU
     container:
         IMAGE_CPU
-    threads: 1
+    threads: J.spec("genotypes_part").threads
     resources:
-        mem_mb=4000,
+        mem_mb=job_mem_mb("genotypes_part"),
     params:
-        cfg=lambda wildcards: config["cohorts"][wildcards.cohort],
-        region=genotype_part_region,
+        config=job_params("genotypes_part"),
+        derived=job_derived("genotypes_part"),
     script:
-        "../scripts/genotypes_part.py"
+        "../scripts/run_job.py"
 
 
 rule genotypes_cohort:
     input:
-        unpack(genotypes_cohort_inputs),
+        unpack(job_inputs("genotypes_cohort")),
     output:
-        directory(L.path("{cohort}", "genotypes.zarr")),
+        directory(job_output("genotypes_cohort")),
     log:
         L.path("{cohort}", "logs", "genotypes.log"),
     benchmark:
@@ -41,20 +41,21 @@ rule genotypes_cohort:
         ENV_CPU
     container:
         IMAGE_CPU
-    threads: 1
+    threads: J.spec("genotypes_cohort").threads
     resources:
-        mem_mb=4000,
+        mem_mb=job_mem_mb("genotypes_cohort"),
     params:
-        cfg=lambda wildcards: config["cohorts"][wildcards.cohort],
+        config=job_params("genotypes_cohort"),
+        derived=job_derived("genotypes_cohort"),
     script:
-        "../scripts/genotypes.py"
+        "../scripts/run_job.py"
 
 
 rule ld_blocks:
     input:
-        genotypes=L.path("{cohort}", "genotypes.zarr"),
+        unpack(job_inputs("ld_blocks")),
     output:
-        directory(L.path("{cohort}", "ld_blocks.zarr")),
+        directory(job_output("ld_blocks")),
     log:
         L.path("{cohort}", "logs", "ld_blocks.log"),
     benchmark:
@@ -63,18 +64,14 @@ rule ld_blocks:
         ENV_CPU
     container:
         IMAGE_CPU
-    threads: 1
+    threads: J.spec("ld_blocks").threads
     resources:
-        mem_mb=4000,
+        mem_mb=job_mem_mb("ld_blocks"),
     params:
-        cfg=L.level("level6")["ld_blocks"],
+        config=job_params("ld_blocks"),
+        derived=job_derived("ld_blocks"),
     script:
-        "../scripts/ld_blocks.py"
-
-
-TARGETS["genotypes"] = [
-    L.path(c, name) for c in L.cohorts for name in ("genotypes.zarr", "ld_blocks.zarr")
-]
+        "../scripts/run_job.py"
 
 
 rule genotypes:

@@ -7,9 +7,9 @@ ruleorder: hic_trans > hic_graph
 
 rule hic_graph:
     input:
-        unpack(hic_inputs),
+        unpack(job_inputs("hic_graph")),
     output:
-        directory(L.path("{reference}", "hic", "{contig}.zarr")),
+        directory(job_output("hic_graph")),
     log:
         L.path("{reference}", "logs", "hic", "{contig}.log"),
     benchmark:
@@ -20,21 +20,21 @@ rule hic_graph:
         ENV_CPU
     container:
         IMAGE_CPU
-    threads: 1
+    threads: J.spec("hic_graph").threads
     resources:
-        mem_mb=4000,
+        mem_mb=job_mem_mb("hic_graph"),
     params:
-        cfg=L.level("hic"),
-        ref=hic_ref_params,
+        config=job_params("hic_graph"),
+        derived=job_derived("hic_graph"),
     script:
-        "../scripts/hic_graph.py"
+        "../scripts/run_job.py"
 
 
 rule hic_trans:
     input:
-        unpack(hic_inputs),
+        unpack(job_inputs("hic_trans")),
     output:
-        directory(L.path("{reference}", "hic", "trans.zarr")),
+        directory(job_output("hic_trans")),
     log:
         L.path("{reference}", "logs", "hic", "trans.log"),
     benchmark:
@@ -43,23 +43,14 @@ rule hic_trans:
         ENV_CPU
     container:
         IMAGE_CPU
-    threads: 1
+    threads: J.spec("hic_trans").threads
     resources:
-        mem_mb=4000,
+        mem_mb=job_mem_mb("hic_trans"),
     params:
-        cfg=L.level("hic"),
-        ref=hic_ref_params,
-        contigs=lambda w: L.contigs(w.reference),
+        config=job_params("hic_trans"),
+        derived=job_derived("hic_trans"),
     script:
-        "../scripts/hic_trans.py"
-
-
-TARGETS["hic"] = [
-    p
-    for r in L.references
-    if L.ref(r).get("hic")
-    for p in L.per_contig(r, "hic/{contig}.zarr") + [L.path(r, "hic", "trans.zarr")]
-]
+        "../scripts/run_job.py"
 
 
 rule hic:

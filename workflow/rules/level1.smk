@@ -3,10 +3,9 @@
 
 rule level1_contig:
     input:
-        tokens=L.path("{reference}", "tokens.zarr"),
-        annotation=level1_annotation,
+        unpack(job_inputs("level1_contig")),
     output:
-        directory(L.path("{reference}", "level1", "{contig}.zarr")),
+        directory(job_output("level1_contig")),
     log:
         L.path("{reference}", "logs", "level1", "{contig}.log"),
     benchmark:
@@ -15,19 +14,14 @@ rule level1_contig:
         ENV_GPU
     container:
         IMAGE_GPU
-    threads: 2
+    threads: J.spec("level1_contig").threads
     resources:
-        mem_mb=4000,
+        mem_mb=job_mem_mb("level1_contig"),
     params:
-        cfg=L.level("level1"),
-        device=config["kernels"]["device"],
+        config=job_params("level1_contig"),
+        derived=job_derived("level1_contig"),
     script:
-        "../scripts/level1.py"
-
-
-TARGETS["level1"] = [
-    p for r in L.references for p in L.per_contig(r, "level1/{contig}.zarr")
-]
+        "../scripts/run_job.py"
 
 
 rule level1:

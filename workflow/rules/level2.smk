@@ -4,10 +4,9 @@
 
 rule level2_contig:
     input:
-        annotation=L.path("{reference}", "annotation.parquet"),
-        level1=L.path("{reference}", "level1", "{contig}.zarr"),
+        unpack(job_inputs("level2_contig")),
     output:
-        directory(L.path("{reference}", "level2", "{contig}.zarr")),
+        directory(job_output("level2_contig")),
     log:
         L.path("{reference}", "logs", "level2", "{contig}.log"),
     benchmark:
@@ -16,20 +15,14 @@ rule level2_contig:
         ENV_GPU
     container:
         IMAGE_GPU
-    threads: 2
+    threads: J.spec("level2_contig").threads
     resources:
-        mem_mb=6000,
+        mem_mb=job_mem_mb("level2_contig"),
     params:
-        cfg=L.level("level2"),
-        annotation=L.level("annotation"),
-        device=config["kernels"]["device"],
+        config=job_params("level2_contig"),
+        derived=job_derived("level2_contig"),
     script:
-        "../scripts/level2.py"
-
-
-TARGETS["level2"] = [
-    p for r in annotated_references() for p in L.per_contig(r, "level2/{contig}.zarr")
-]
+        "../scripts/run_job.py"
 
 
 rule level2:

@@ -3,11 +3,9 @@
 
 rule level3_contig:
     input:
-        annotation=L.path("{reference}", "annotation.parquet"),
-        level1=L.path("{reference}", "level1", "{contig}.zarr"),
-        level2=L.path("{reference}", "level2", "{contig}.zarr"),
+        unpack(job_inputs("level3_contig")),
     output:
-        directory(L.path("{reference}", "level3", "{contig}.zarr")),
+        directory(job_output("level3_contig")),
     log:
         L.path("{reference}", "logs", "level3", "{contig}.log"),
     benchmark:
@@ -16,20 +14,14 @@ rule level3_contig:
         ENV_GPU
     container:
         IMAGE_GPU
-    threads: 2
+    threads: J.spec("level3_contig").threads
     resources:
-        mem_mb=6000,
+        mem_mb=job_mem_mb("level3_contig"),
     params:
-        cfg=L.level("level3"),
-        annotation=L.level("annotation"),
-        device=config["kernels"]["device"],
+        config=job_params("level3_contig"),
+        derived=job_derived("level3_contig"),
     script:
-        "../scripts/level3.py"
-
-
-TARGETS["level3"] = [
-    p for r in annotated_references() for p in L.per_contig(r, "level3/{contig}.zarr")
-]
+        "../scripts/run_job.py"
 
 
 rule level3:

@@ -3,12 +3,9 @@
 
 rule level4_contig:
     input:
-        hic=L.path("{reference}", "hic", "{contig}.zarr"),
-        level1=L.path("{reference}", "level1", "{contig}.zarr"),
-        level3=level4_level3,
-        elements=lambda w: L.ref(w.reference).get("regulatory_elements") or [],
+        unpack(job_inputs("level4_contig")),
     output:
-        directory(L.path("{reference}", "level4", "{contig}.zarr")),
+        directory(job_output("level4_contig")),
     log:
         L.path("{reference}", "logs", "level4", "{contig}.log"),
     benchmark:
@@ -17,30 +14,14 @@ rule level4_contig:
         ENV_GPU
     container:
         IMAGE_GPU
-    threads: 2
+    threads: J.spec("level4_contig").threads
     resources:
-        mem_mb=8000,
+        mem_mb=job_mem_mb("level4_contig"),
     params:
-        cfg=L.level("level4"),
-        kernels=config["kernels"],
-        raw_inputs=lambda w: [
-            L.ref(w.reference).get("hic"),
-            L.ref(w.reference).get("regulatory_elements"),
-        ],
-        contig_policy=lambda w: {
-            "contig_aliases": L.ref(w.reference).get("contig_aliases", {}),
-            "chr_prefix": L.ref(w.reference).get("chr_prefix", "auto"),
-        },
+        config=job_params("level4_contig"),
+        derived=job_derived("level4_contig"),
     script:
-        "../scripts/level4.py"
-
-
-TARGETS["level4"] = [
-    p
-    for r in L.references
-    if L.ref(r).get("hic")
-    for p in L.per_contig(r, "level4/{contig}.zarr")
-]
+        "../scripts/run_job.py"
 
 
 rule level4:

@@ -3,10 +3,9 @@
 
 rule level5_genome:
     input:
-        level4=lambda w: L.per_contig(w.reference, "level4/{contig}.zarr"),
-        trans=L.path("{reference}", "hic", "trans.zarr"),
+        unpack(job_inputs("level5_genome")),
     output:
-        directory(L.path("{reference}", "level5.zarr")),
+        directory(job_output("level5_genome")),
     log:
         L.path("{reference}", "logs", "level5.log"),
     benchmark:
@@ -15,24 +14,14 @@ rule level5_genome:
         ENV_GPU
     container:
         IMAGE_GPU
-    threads: 2
+    threads: J.spec("level5_genome").threads
     resources:
-        mem_mb=16000,
+        mem_mb=job_mem_mb("level5_genome"),
     params:
-        cfg=L.level("level5"),
-        kernels=config["kernels"],
-        layout_cache=lambda w: L.path(w.reference, "level5_layout.npz"),
-        raw_inputs=lambda w: [
-            L.ref(w.reference).get("hic"),
-            L.ref(w.reference).get("hic_breakpoints"),
-        ],
+        config=job_params("level5_genome"),
+        derived=job_derived("level5_genome"),
     script:
-        "../scripts/level5.py"
-
-
-TARGETS["level5"] = [
-    L.path(r, "level5.zarr") for r in L.references if L.ref(r).get("hic")
-]
+        "../scripts/run_job.py"
 
 
 rule level5:

@@ -4,11 +4,9 @@
 
 rule level6_shard:
     input:
-        genotypes=L.path("{cohort}", "genotypes.zarr"),
-        ld_blocks=L.path("{cohort}", "ld_blocks.zarr"),
-        level5=level6_context,
+        unpack(job_inputs("level6_shard")),
     output:
-        directory(L.path("{cohort}", "level6_shards", "{shard}.zarr")),
+        directory(job_output("level6_shard")),
     log:
         L.path("{cohort}", "logs", "level6", "{shard}.log"),
     benchmark:
@@ -19,23 +17,21 @@ rule level6_shard:
         ENV_GPU
     container:
         IMAGE_GPU
-    threads: 2
+    threads: J.spec("level6_shard").threads
     resources:
-        mem_mb=8000,
+        mem_mb=job_mem_mb("level6_shard"),
     params:
-        cfg=L.level("level6"),
-        device=config["kernels"]["device"],
+        config=job_params("level6_shard"),
+        derived=job_derived("level6_shard"),
     script:
-        "../scripts/level6_shard.py"
+        "../scripts/run_job.py"
 
 
 rule level6_gather:
     input:
-        shards=level6_shards,
-        genotypes=L.path("{cohort}", "genotypes.zarr"),
-        ld_blocks=L.path("{cohort}", "ld_blocks.zarr"),
+        unpack(job_inputs("level6_gather")),
     output:
-        directory(L.path("{cohort}", "level6.zarr")),
+        directory(job_output("level6_gather")),
     log:
         L.path("{cohort}", "logs", "level6_gather.log"),
     benchmark:
@@ -44,16 +40,14 @@ rule level6_gather:
         ENV_CPU
     container:
         IMAGE_CPU
-    threads: 1
+    threads: J.spec("level6_gather").threads
     resources:
-        mem_mb=4000,
+        mem_mb=job_mem_mb("level6_gather"),
     params:
-        cfg=L.level("level6"),
+        config=job_params("level6_gather"),
+        derived=job_derived("level6_gather"),
     script:
-        "../scripts/level6_gather.py"
-
-
-TARGETS["level6"] = [L.path(c, "level6.zarr") for c in L.cohorts]
+        "../scripts/run_job.py"
 
 
 rule level6:

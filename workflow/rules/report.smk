@@ -38,7 +38,6 @@ for _level in PLOTS:
         params:
             level=_level,
             extra=plot_params,
-            cfg=L.level(_level) if _level in config["levels"] else {},
         script:
             "../scripts/plot_level.py"
 

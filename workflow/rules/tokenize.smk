@@ -3,9 +3,9 @@
 
 rule tokenize_reference:
     input:
-        fasta=lambda w: L.ref(w.reference)["fasta"],
+        unpack(job_inputs("tokenize_reference")),
     output:
-        directory(L.path("{reference}", "tokens.zarr")),
+        directory(job_output("tokenize_reference")),
     log:
         L.path("{reference}", "logs", "tokenize.log"),
     benchmark:
@@ -14,17 +14,14 @@ rule tokenize_reference:
         ENV_CPU
     container:
         IMAGE_CPU
-    threads: 1
+    threads: J.spec("tokenize_reference").threads
     resources:
-        mem_mb=2000,
+        mem_mb=job_mem_mb("tokenize_reference"),
     params:
-        reference=lambda w: L.ref(w.reference),
-        cfg=L.level("tokenize"),
+        config=job_params("tokenize_reference"),
+        derived=job_derived("tokenize_reference"),
     script:
-        "../scripts/tokenize.py"
-
-
-TARGETS["tokenize"] = [L.path(r, "tokens.zarr") for r in L.references]
+        "../scripts/run_job.py"
 
 
 rule tokenize:

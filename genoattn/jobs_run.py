@@ -1,0 +1,158 @@
+"""What each rule of the job specification (:mod:`genoattn.jobs`) runs: ``fn(job)`` per rule.
+
+``job.config`` holds exactly the config keys the rule reads (its params), in the config's own shape;
+``job.inputs`` its named input files; ``job.derived`` what the specification computes from the
+config (a genotype piece's region). Heavy modules are imported inside each function.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from genoattn.jobs import Job
+
+
+def _level_cfg(job: Job, level: str) -> dict:
+    """The level's section with ``checkpoint`` resolved to the file the rule takes as input."""
+    cfg = dict(job.config["levels"][level])
+    cfg["checkpoint"] = job.input("checkpoint")
+    return cfg
+
+
+def _device(job: Job) -> str:
+    return job.config["kernels"]["device"]
+
+
+def tokenize(job: Job):
+    from genoattn.levels import tokenize as level0
+
+    ref = job.config["references"][job.wildcards["reference"]]
+    level0.run(job.inputs["fasta"], job.output, ref, chunk_size=job.config["levels"]["tokenize"]["chunk_size"])
+
+
+def annotation(job: Job):
+    from genoattn.io import annotation as ann
+
+    r = job.wildcards["reference"]
+    ann.run(job.inputs["annotation"], job.inputs["fasta"], job.output, reference_cfg=job.config["references"][r],
+            reference=r)
+
+
+def level1(job: Job):
+    from genoattn.levels import level1 as l1
+
+    l1.run(job.inputs["tokens"], job.wildcards["contig"], job.output, _level_cfg(job, "level1"),
+           annotation_path=job.input("annotation"), device=_device(job))
+
+
+def _levels23_config(job: Job, level: str) -> dict:
+    return {"levels": {level: _level_cfg(job, level), "annotation": dict(job.config["levels"]["annotation"])},
+            "kernels": dict(job.config["kernels"])}
+
+
+def level2(job: Job):
+    from genoattn.levels import codon
+
+    codon.run(job.inputs["annotation"], job.inputs["level1"], job.output, job.wildcards["contig"],
+              _levels23_config(job, "level2"))
+
+
+def level3(job: Job):
+    from genoattn.levels import exon
+
+    exon.run(job.inputs["annotation"], job.inputs["level1"], job.inputs["level2"], job.output,
+             job.wildcards["contig"], _levels23_config(job, "level3"))
+
+
+def _hic_ref(job: Job) -> dict:
+    """The reference keys the Hi-C rules read, with the input files' paths."""
+    ref = dict(job.config["references"][job.wildcards["reference"]])
+    ref.update(fasta=job.inputs["fasta"], hic=job.inputs["hic"], hic_breakpoints=job.input("breakpoints"))
+    return ref
+
+
+def hic_graph(job: Job):
+    from genoattn import hic
+
+    hic.run_contig(_hic_ref(job), job.wildcards["contig"], job.output, dict(job.config["levels"]["hic"]))
+
+
+def hic_trans(job: Job):
+    from genoattn import hic
+    from genoattn.levels.tokenize import selected_records
+
+    ref = _hic_ref(job)
+    contigs = [r[0] for r in selected_records(ref["fasta"], ref["contig_aliases"], ref["include"], ref["exclude"])]
+    hic.run_trans(ref, contigs, job.output, dict(job.config["levels"]["hic"]))
+
+
+def level4(job: Job):
+    from genoattn.levels import regulatory
+
+    ref = job.config.get("references", {}).get(job.wildcards["reference"], {})
+    regulatory.run(job.inputs["hic"], job.inputs["level1"], job.output, _level_cfg(job, "level4"),
+                   level3_path=job.input("level3"), kernels_cfg=job.config["kernels"],
+                   inputs=[job.input("elements")], contig=job.wildcards["contig"],
+                   regulatory_elements=job.input("elements"),
+                   contig_policy={k: ref[k] for k in ("contig_aliases", "chr_prefix") if k in ref})
+
+
+def level5(job: Job):
+    from genoattn.levels import chromosome
+
+    chromosome.run(list(job.inputs["level4"]), job.output, _level_cfg(job, "level5"),
+                   trans_path=job.inputs["trans"], kernels_cfg=job.config["kernels"],
+                   layout_cache=str(Path(job.output).with_name("level5_layout.npz")))
+
+
+def _cohort_config(job: Job) -> dict:
+    """The keys the genotype rules read, in the config's shape, with the input files' paths."""
+    cfg = {"cohorts": {job.wildcards["cohort"]: dict(job.config["cohorts"][job.wildcards["cohort"]])},
+           "samples": job.input("samples"), "references": {}}
+    cohort = cfg["cohorts"][job.wildcards["cohort"]]
+    cohort["vcf"] = job.inputs["vcf"]
+    if cohort["reference"]:
+        cfg["references"][cohort["reference"]] = dict(job.config["references"][cohort["reference"]],
+                                                      fasta=job.inputs["fasta"])
+    return cfg
+
+
+def genotypes_part(job: Job):
+    from genoattn.levels import cohort
+
+    cohort.run_genotypes(_cohort_config(job), job.wildcards["cohort"], job.output, region=job.derived["region"])
+
+
+def genotypes_cohort(job: Job):
+    from genoattn.levels import cohort
+
+    parts = list(job.input("parts", []))
+    if parts:
+        cohort.join_genotypes(_cohort_config(job), job.wildcards["cohort"], parts, job.output)
+    else:
+        cohort.run_genotypes(_cohort_config(job), job.wildcards["cohort"], job.output)
+
+
+def ld_blocks(job: Job):
+    from genoattn.ld import write_ld_blocks
+
+    write_ld_blocks(job.inputs["genotypes"], job.output, job.config["levels"]["level6"]["ld_blocks"],
+                    {"cohort": job.wildcards["cohort"]})
+
+
+def level6_shard(job: Job):
+    from genoattn.levels import cohort
+
+    cohort.run_shard(job.inputs["genotypes"], job.inputs["ld_blocks"], job.output, int(job.wildcards["shard"]),
+                     _level_cfg(job, "level6"), level5=job.input("level5"), device=_device(job),
+                     cohort=job.wildcards["cohort"])
+
+
+def level6_gather(job: Job):
+    from genoattn.io.samples import covariates
+    from genoattn.levels import cohort
+
+    c = job.wildcards["cohort"]
+    cfg = {"cohorts": {c: {"vcf": job.config["cohorts"][c]["vcf"]}}, "samples": job.input("samples")}
+    cohort.gather(list(job.inputs["shards"]), job.inputs["genotypes"], job.inputs["ld_blocks"], job.output,
+                  job.config["levels"]["level6"], cohort=c, covariates=covariates(cfg, c))
