@@ -4,6 +4,7 @@
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/tokenize.smk"
+include: "workflow/rules/train.smk"
 include: "workflow/rules/annotation.smk"
 include: "workflow/rules/level1.smk"
 include: "workflow/rules/level2.smk"
@@ -17,11 +18,12 @@ include: "workflow/rules/level6.smk"
 include: "workflow/rules/report.smk"
 
 
-# Every level's outputs (each rule file registers them in TARGETS). Per-level targets:
-# `snakemake tokenize`, `annotate`, `level1` ... `level6`, `hic`, `genotypes`, `plots`.
+# Every level's outputs (genoattn.jobs lists them in TARGETS), not the training stage: `snakemake
+# train` trains, and a level with `checkpoint: train` pulls its training job in. Per-level targets:
+# `snakemake tokenize`, `annotate`, `level1` ... `level6`, `hic`, `genotypes`, `train`, `plots`.
 # This rule lives here, not in an included file: Snakemake takes the default target only from
 # the main Snakefile.
 rule all:
     default_target: True
     input:
-        [path for paths in TARGETS.values() for path in paths],
+        [path for name, paths in TARGETS.items() if name != "train" for path in paths],

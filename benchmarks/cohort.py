@@ -86,8 +86,10 @@ def level6(genotypes: str, ld: str, n: int, threads: int, variants: int | None =
     code = f"""
 import time, json, numpy as np, torch
 torch.set_num_threads({threads})
-from genoattn.levels.cohort import DEFAULTS, embed_samples
-opts = dict(DEFAULTS)
+from genoattn.config import defaults
+from genoattn.levels.cohort import embed_samples
+opts = defaults("levels.level6")
+ld_opts = opts["ld_blocks"]
 g, ld = {genotypes!r}, {ld!r}
 if {variants!r}:
     # a store restricted to the first `variants` variants (whole LD blocks)
@@ -103,7 +105,7 @@ if {variants!r}:
             w.write(name, a if a.dtype.kind != 'T' else a.astype(object), dims=dims)
         w.write('contig_id', src['contig_id'][:].astype(object), dims=('contigs',))
         w.write('sample_id', src['sample_id'][:].astype(object), dims=('samples',))
-    write_ld_blocks(sub, sub + '.ld')
+    write_ld_blocks(sub, sub + '.ld', ld_opts)
     g, ld = sub, sub + '.ld'
 embed_samples(g, ld, (0, 1), opts, device='cpu')  # warm-up
 t, c = time.time(), time.process_time()
@@ -136,8 +138,9 @@ def main():
         n_wide = wide_vcf(wide, a.wide_copies, a.wide_records)
         out["convert_wide_synthetic"] = convert(wide, f"{tmp}/w.zarr", None, a.threads)
         out["convert_wide_synthetic"]["note"] = f"SYNTHETIC: real records, 300 real samples x {a.wide_copies} copies"
+        from genoattn.config import defaults
         from genoattn.ld import write_ld_blocks
-        write_ld_blocks(f"{tmp}/p.zarr", f"{tmp}/p.ld.zarr")
+        write_ld_blocks(f"{tmp}/p.zarr", f"{tmp}/p.ld.zarr", defaults("levels.level6")["ld_blocks"])
         out["level6_all"] = level6(f"{tmp}/p.zarr", f"{tmp}/p.ld.zarr", a.individuals, a.threads)
         half = out["convert_phased_all"]["kept"] // 2
         out["level6_half"] = level6(f"{tmp}/p.zarr", f"{tmp}/p.ld.zarr", a.individuals, a.threads, half)

@@ -40,21 +40,37 @@ def check_reference(name: str, ref: dict, hic_cfg: dict) -> list[Finding]:
     found = [_try(f"{key}.fasta", ref["fasta"], lambda: _fasta_summary(ref))]
     if not found[0].ok:
         return found
-    contigs = [r[0] for r in selected_records(ref["fasta"], ref.get("contig_aliases"), ref["include"],
+    contigs = [r[0] for r in selected_records(ref["fasta"], ref["contig_aliases"], ref["include"],
                                               ref["exclude"])]
     if ref.get("hic"):
         def hic():
-            from genoattn.io.hic import load_weights, match_contigs, open_cooler
+            from genoattn.io.hic import (HicSource, check_masked_fraction, check_pixels_readable, load_weights,
+                                         match_contigs, open_cooler)
 
-            lengths = reference_lengths(ref["fasta"], ref.get("contig_aliases"))
-            clr, uri, res = open_cooler(ref["hic"], ref.get("hic_resolution"))
-            matches, unused = match_contigs(clr, uri, lengths, contigs, ref.get("contig_aliases"),
-                                            ref.get("chr_prefix", "auto"), hic_cfg.get("missing_contig", "error"))
-            if hic_cfg.get("balance_missing", "error") == "error":
-                load_weights(clr, uri, ref.get("hic_balance", "weight"), "error")
+            lengths = reference_lengths(ref["fasta"], ref["contig_aliases"])
+            clr, uri, res = open_cooler(ref["hic"], ref["hic_resolution"])
+            matches, unused = match_contigs(clr, uri, lengths, contigs, ref["contig_aliases"], ref["chr_prefix"],
+                                            hic_cfg["missing_contig"])
+            check_pixels_readable(clr, uri)
+            if hic_cfg["balance_missing"] == "error":  # (in-memory balancing is left to the jobs: it is slow)
+                weights, source = load_weights(clr, uri, ref["hic_balance"], "error")
+                src = HicSource(ref["hic"], uri, clr, res, ref["hic_balance"], weights, source, matches, unused)
+                check_masked_fraction(src, contigs, hic_cfg["max_masked_fraction"])
             return (f"{res} bp bins, {len(matches)} reference contigs matched"
                     + (f"; not used: {', '.join(unused)}" if unused else ""))
         found.append(_try(f"{key}.hic", ref["hic"], hic))
+    if ref.get("hic_breakpoints"):
+        from genoattn.hic.trans import check_breakpoints
+
+        found.append(_try(f"{key}.hic_breakpoints", ref["hic_breakpoints"], lambda: check_breakpoints(
+            ref["hic_breakpoints"], reference_lengths(ref["fasta"], ref["contig_aliases"]), ref["contig_aliases"],
+            ref["chr_prefix"])))
+    if ref.get("regulatory_elements"):
+        from genoattn.io.bedlike import check_bed
+
+        found.append(_try(f"{key}.regulatory_elements", ref["regulatory_elements"], lambda: check_bed(
+            ref["regulatory_elements"], reference_lengths(ref["fasta"], ref["contig_aliases"]),
+            ref["contig_aliases"], ref["chr_prefix"])))
     return found
 
 
@@ -90,9 +106,11 @@ def _vcf_contigs(name: str, cohort: dict, config: dict) -> str:
     lengths = reference_lengths(ref["fasta"], ref.get("contig_aliases"))
     with pysam.VariantFile(cohort["vcf"]) as vf:
         names = list(vf.index) if vf.index is not None else list(vf.header.contigs)
-    cmap = ContigMap(list(lengths), cohort.get("contig_aliases"), cohort.get("chr_prefix", "auto"))
+        header_lengths = {c: vf.header.contigs[c].length for c in vf.header.contigs if vf.header.contigs[c].length}
+    cmap = ContigMap(list(lengths), cohort["contig_aliases"], cohort["chr_prefix"])
     if all(cmap.map(n) is None for n in names):
-        raise ValueError(cmap.unmapped_message(names, f"VCF {cohort['vcf']}", f"cohorts.{name}"))
+        raise ValueError(cmap.unmapped_message(names, f"VCF {cohort['vcf']}", f"cohorts.{name}",
+                                               lengths=header_lengths, reference_lengths=lengths))
     return f"{sum(cmap.map(n) is not None for n in names)}/{len(names)} VCF contigs map to {cohort['reference']}"
 
 
@@ -114,7 +132,7 @@ def preflight(config: dict, raise_on_error: bool = True, quiet: bool = False) ->
             logger.setLevel(level)
             pysam.set_verbosity(verbosity)
     found: list[Finding] = []
-    hic_cfg = config.get("levels", {}).get("hic", {})
+    hic_cfg = config["levels"]["hic"]
     for name, ref in config["references"].items():
         found += check_reference(name, ref, hic_cfg)
     if config.get("samples"):

@@ -98,7 +98,8 @@ def _cmd_annotate(args) -> int:
 
     bad = [a for a in args.alias if "=" not in a or not a.split("=", 1)[0] or not a.split("=", 1)[1]]
     if bad:
-        print(f"genoattn annotate: --alias {bad[0]!r}: expected NAME=REF (e.g. NC_001133.9=chrI)", file=sys.stderr)
+        print(f"genoattn annotate: --alias {bad[0]!r}: expected NAME=REF. Fix: write it as the name in the file, '=', "
+              "the reference's name (e.g. --alias NC_001133.9=chrI)", file=sys.stderr)
         return 2
     aliases = dict(a.split("=", 1) for a in args.alias)
     meta = build_annotation(args.annotation, args.fasta, args.out, contig_aliases=aliases,
@@ -110,38 +111,18 @@ def _cmd_annotate(args) -> int:
 
 
 def _cmd_train(args) -> int:
-    """Level-1 masked-base training on results/{reference}/tokens.zarr (the config's layout)."""
-    import logging
-    import os
+    """The training job of a level (rule train_<level> of the job specification), outside Snakemake."""
+    from genoattn.cli_jobs import train_level
+    from genoattn.runtime import setup_logging
 
-    from genoattn.config import load_config
-    from genoattn.training.masked_bases import TrainOptions, train_level1
-    from genoattn.workflow import Layout
-
-    cfg = load_config(args.config)
-    L = Layout(cfg)
-    refs = L.references
-    ref = args.reference or (refs[0] if len(refs) == 1 else None)
-    if ref not in refs:
-        raise ValueError(f"--reference: give one of {', '.join(refs)}")
-    tokens = args.tokens or L.path(ref, "tokens.zarr")
-    if not os.path.exists(tokens):
-        raise FileNotFoundError(f"{tokens} does not exist; make it first: snakemake --configfile {args.config} "
-                                "tokenize  (or genoattn tokenize)")
-    level1_cfg = dict(cfg["levels"]["level1"])
-    if not args.resume:
-        level1_cfg["checkpoint"] = None  # start from the seeded weights, not from the config's checkpoint
-    from genoattn.kernels.dispatch import configure
-
-    configure(cfg["kernels"])
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    opt = TrainOptions(steps=args.steps, batch=args.batch, lr=args.lr, mask_fraction=args.mask_fraction,
-                       seed=args.seed, log_every=args.log_every)
-    s = train_level1(tokens, level1_cfg, args.out, opt, device=cfg["kernels"].get("device", "auto"),
-                     backend=cfg["kernels"].get("backend"))
-    print(f"{args.out}: validation loss {s['val_loss_before']:.4f} -> {s['val_loss_after']:.4f} nats, accuracy "
-          f"{s['val_accuracy_before']:.3f} -> {s['val_accuracy_after']:.3f} ({s['steps']} steps, {s['seconds']} s). "
-          f"Use it with levels.level1.checkpoint: {args.out}")
+    setup_logging(None)
+    overrides = {k: getattr(args, k) for k in ("steps", "batch", "lr") if getattr(args, k) is not None}
+    result = train_level(args.level, args.config, reference=args.reference, out=args.out, devices=args.devices,
+                         threads=args.threads, overrides=overrides)
+    test = result.get("metrics", {}).get("test", {})
+    print(f"{args.level}: {result.get('steps')} steps in {result.get('seconds')} s; held-out test "
+          + ", ".join(f"{k} {v}" for k, v in test.items() if k in ("perplexity", "accuracy"))
+          + f". Wrote {result.get('model')} (use it with levels.{args.level}.checkpoint)")
     return 0
 
 
@@ -150,6 +131,18 @@ def _cmd_info(args) -> int:
 
     print(xr.open_zarr(args.store, group=args.group))
     return 0
+
+
+def _at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is below the minimum {minimum}")
+        return value
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -174,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--alias", action="append", default=[], metavar="FASTA_NAME=NAME")
     t.add_argument("--include", action="append", help="regex of contigs to keep (repeatable)")
     t.add_argument("--exclude", action="append", help="regex of contigs to drop (repeatable)")
-    t.add_argument("--chunk-size", type=int, default=1 << 20)
+    t.add_argument("--chunk-size", type=_at_least(1024), default=1 << 20,
+                   help="bases per read/write step and zarr chunk (>= 1024; levels.tokenize.chunk_size)")
     t.set_defaults(func=_cmd_tokenize)
 
     l1 = sub.add_parser("level1", help="nucleotide attention: one --sequence window, a contig of tokens.zarr, "
@@ -216,23 +210,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: 'chrI' and 'I' (chrM, M, MT) match each other; exact: only as written (after --alias)")
     a.set_defaults(func=_cmd_annotate)
 
-    tr = sub.add_parser("train", help="self-supervised training of a level (level 1: masked-base prediction)",
-                        description="Train the level-1 layer of a config (levels.level1: window, dim, heads, seed) "
-                        "by masked-base prediction on results/{reference}/tokens.zarr and write a safetensors "
-                        "checkpoint for levels.level1.checkpoint. Other levels: not built yet.")
-    tr.add_argument("level", choices=["level1"])
-    tr.add_argument("--config", required=True, help="workflow config (validated like the Snakefile)")
+    tr = sub.add_parser("train", help="the training job of a level (what `snakemake train` runs), outside Snakemake",
+                        description="Train a level on its self-supervised objective with the config's training."
+                        "<level> options and the reference's held_out contigs, and write model.safetensors + "
+                        "model.json (results/{reference}/train/<level>/, or --out). A rerun after a kill resumes.")
+    from genoattn.config import TRAINABLE_LEVELS
+
+    tr.add_argument("level", choices=list(TRAINABLE_LEVELS))
+    tr.add_argument("--config", required=True, help="workflow config (validated like the workflow)")
     tr.add_argument("--reference", help="name in the config's references (default: the only one)")
-    tr.add_argument("--tokens", help="tokens.zarr (default: the layout's results/{reference}/tokens.zarr)")
-    tr.add_argument("--out", required=True, help="checkpoint to write (.safetensors; a .log.tsv beside it)")
-    tr.add_argument("--steps", type=int, default=1000)
-    tr.add_argument("--batch", type=int, default=32, help="windows per step")
-    tr.add_argument("--lr", type=float, default=1e-3)
-    tr.add_argument("--mask-fraction", type=float, default=0.15, help="share of A/C/G/T bases hidden per window")
-    tr.add_argument("--seed", type=int, default=0, help="window sampling and masking (weights: levels.level1.seed)")
-    tr.add_argument("--log-every", type=int, default=50)
-    tr.add_argument("--resume", action="store_true", help="start from levels.level1.checkpoint instead of "
-                    "the seeded weights")
+    tr.add_argument("--out", help="directory to write model.safetensors, model.json, log.tsv (and state.pt "
+                    "while training) into (default: results/{reference}/train/<level>/)")
+    tr.add_argument("--steps", type=int, help="replace training.<level>.steps")
+    tr.add_argument("--batch", type=int, help="replace training.<level>.batch")
+    tr.add_argument("--lr", type=float, help="replace training.<level>.lr")
+    tr.add_argument("--devices", type=int, help="replace training.devices (processes, torchrun)")
+    tr.add_argument("--threads", type=int, help="torch threads per process (default: torch's)")
     tr.set_defaults(func=_cmd_train)
 
     i = sub.add_parser("info", help="print a store as xarray sees it")
@@ -248,6 +241,15 @@ def main(argv=None) -> int:
         return args.func(args)
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"genoattn {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # permission denied, disk full, ...: name the file and what to do
+        import errno
+
+        fix = {errno.ENOSPC: "free disk space, or point the output (`results`, --out) at a larger disk; the "
+                             "unfinished output was removed, rerun the same command",
+               errno.EACCES: "check the permissions of that path, or write elsewhere (--out, `results`)",
+               errno.EROFS: "write elsewhere (--out, `results`): that file system is read-only"}
+        print(f"genoattn {args.command}: error: {exc}. Fix: {fix.get(exc.errno, 'check that path')}", file=sys.stderr)
         return 1
 
 

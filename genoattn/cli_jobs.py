@@ -185,6 +185,35 @@ def run_level(level: str, config_path: str, out: str | None = None, threads: int
     return run_jobs(build_jobs(level, ctx, **selection), ctx, out=out, threads=threads, log=log)
 
 
+def train_level(level: str, config_path: str, reference: str | None = None, out: str | None = None,
+                devices: int | None = None, threads: int | None = None, overrides: dict | None = None,
+                log=print) -> dict:
+    """Rule train_<level> for one reference, with ``overrides`` of training.<level> (the CLI's --steps ...)."""
+    import json
+    from pathlib import Path
+
+    from genoattn.config import load_config
+    from genoattn.runtime import set_threads
+
+    config = load_config(config_path)
+    config["training"][level].update(overrides or {})
+    if devices is not None:
+        config["training"]["devices"] = devices
+    set_threads(threads)
+    ctx = Context(config, config_path)
+    r = ctx.reference(reference)
+    if not ctx.L.ref(r)["held_out"]:
+        raise ValueError(f"references.{r}.held_out is not set in {config_path}: training needs held-out "
+                         "contigs (test, validation) to measure on. Fix: set it (see config/README.md)")
+    job = J.spec(f"train_{level}").job(ctx.L, {"reference": r})
+    if out is not None:
+        job.output = str(Path(out) / "model.safetensors")
+    run_jobs([CliJob(job, True)], ctx, threads=threads, log=log)
+    result = json.loads(Path(job.output).with_name("model.json").read_text())
+    result["model"] = job.output
+    return result
+
+
 # -- `genoattn level1 --sequence`: one window, FLOPs, memory and time (the spec's example) -------------------
 def level1_example(args) -> int:
     """Run one window of the given sequence and print FLOPs, memory and time (the spec's example)."""

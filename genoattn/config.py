@@ -63,13 +63,14 @@ def read_yaml(path: str | os.PathLike) -> dict:
             finally:
                 loader.dispose()
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}. Fix the syntax at the line shown "
+        raise ConfigError(f"{path}: not valid YAML: {exc}. Fix: correct the syntax at the line shown "
                           "(indentation, a missing ':' or an unclosed quote).") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of config keys (references, cohorts, "
-                          f"levels, ...), not a {type(data).__name__}. See config/README.md.")
+                          f"levels, ...), not a {type(data).__name__}. Fix: write `key: value` sections as in "
+                          "config/config.yaml (every key: config/README.md)")
     return data
 
 
@@ -95,13 +96,18 @@ def workflow_config(snakemake_config: dict, configfiles: list, overrides: dict |
         for path in configfiles:
             read_yaml(path)
         raw = snakemake_config
+        source = ", ".join(map(str, configfiles))
     else:
         demo = Path(base_dir) / DEMO_CONFIG
         if not demo.is_file():
             raise ConfigError(f"no --configfile given and no {DEMO_CONFIG} in {Path(base_dir).resolve()}. Fix: "
                               "run from the repository root (the demo), or pass --configfile your.yaml")
         raw = merge(read_yaml(demo), overrides or {})
-    return validate_config(raw, base_dir=base_dir)
+        source = str(demo)
+    try:
+        return validate_config(raw, base_dir=base_dir)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 def load_schema() -> dict:
@@ -146,17 +152,39 @@ def _fill_defaults(value: Any, schema: dict, root: dict) -> Any:
     return value
 
 
+def defaults(section: str) -> dict:
+    """The schema's defaults of one section: 'reference', 'cohort' (one entry of references/cohorts),
+    'kernels', 'levels.<name>' or 'training.<level>'. For code and tests that build a section without a whole config."""
+    schema = load_schema()
+    if section in ("reference", "cohort"):
+        node = schema["$defs"][section]
+    elif section == "kernels":
+        node = schema["properties"]["kernels"]
+    elif section.startswith(("levels.", "training.")):
+        top, name = section.split(".", 1)
+        node = schema["properties"][top]["properties"][name]
+    else:
+        raise ValueError(f"unknown config section {section!r}")
+    return _fill_defaults({}, node, schema)
+
+
 def _describe(error) -> str:
     path = ".".join(str(p) for p in error.absolute_path) or "(top level)"
     schema = error.schema if isinstance(error.schema, dict) else {}
-    if error.validator == "enum":
-        return f"config key {path}: {error.instance!r} is not allowed; allowed values: {', '.join(map(str, error.validator_value))}"
-    if error.validator == "additionalProperties":
-        return f"config key {path}: {error.message} (check the spelling against config/README.md)"
-    if error.validator == "required":
-        return f"config key {path}: {error.message}"
     desc = schema.get("description")
-    return f"config key {path}: {error.message}" + (f" ({desc})" if desc else "")
+    about = f" ({desc})" if desc and len(desc) < 200 else ""
+    if error.validator == "enum":
+        return (f"config key {path}: {error.instance!r} is not allowed. Fix: use one of "
+                f"{', '.join(map(str, error.validator_value))}")
+    if error.validator == "additionalProperties":
+        return f"config key {path}: {error.message}. Fix: check the spelling against config/README.md"
+    if error.validator == "required":
+        return f"config key {path}: {error.message}. Fix: add it (config/README.md)"
+    if error.validator == "type":
+        return f"config key {path}: {error.message}{about}. Fix: give a value of type {error.validator_value}"
+    if error.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minItems"):
+        return f"config key {path}: {error.message}{about}. Fix: give a value within the allowed range"
+    return f"config key {path}: {error.message}{about}. Fix: see config/README.md for the key's allowed values"
 
 
 def validate_config(config: dict, base_dir: str | os.PathLike = ".", check_files: bool = True) -> dict:
@@ -184,10 +212,20 @@ def _semantic_checks(cfg: dict, base: Path, check_files: bool) -> None:
     for name, c in cfg["cohorts"].items():
         if c["reference"] and c["reference"] not in refs:
             problems.append(f"config key cohorts.{name}.reference: {c['reference']!r} is not a reference; "
-                            f"allowed values: {', '.join(refs) or '(none: this config has no references)'} (or null)")
+                            f"allowed values: {', '.join(refs) or '(none: this config has no references)'} (or null). "
+                            "Fix: name one of them, or null for no level-5 context")
         if name in refs:
             problems.append(f"config key cohorts.{name}: the name is also a reference; results/{name}/ would be "
-                            "shared. Rename one of them.")
+                            "shared. Fix: rename one of them")
+        for region in c["regions"] or []:
+            from genoattn.io.vcf import REGION_PATTERN
+
+            m = re.fullmatch(REGION_PATTERN, region.strip())
+            if not m or (m.group(2) and m.group(3) and
+                         int(m.group(2).replace(",", "")) > int(m.group(3).replace(",", ""))):
+                problems.append(f"config key cohorts.{name}.regions: {region!r} is not contig[:start[-end]] with "
+                                "start <= end. Fix: write it as samtools and bcftools do, e.g. '20' or "
+                                "'20:1000000-2000000' (1-based, inclusive)")
     for owner, section in [*(("references", r) for r in refs.items()), *(("cohorts", c) for c in cfg["cohorts"].items())]:
         name, entry = section
         for key in ("include", "exclude"):
@@ -201,12 +239,27 @@ def _semantic_checks(cfg: dict, base: Path, check_files: bool) -> None:
     for lvl in ("level1", "level2", "level3", "level4", "level5", "level6"):
         sec = cfg["levels"][lvl]
         if sec["dim"] % sec["heads"]:
-            problems.append(f"config key levels.{lvl}: dim {sec['dim']} is not divisible by heads {sec['heads']}")
+            problems.append(f"config key levels.{lvl}: dim {sec['dim']} is not divisible by heads {sec['heads']}. "
+                            f"Fix: make dim a multiple of heads (head dim = dim / heads; 16 is what the kernels "
+                            "are tuned for)")
         if sec["checkpoint"] == "train" and lvl not in TRAINABLE_LEVELS:
             problems.append(f"config key levels.{lvl}.checkpoint: 'train' names the workflow's own training output, "
                             f"but {lvl} has no training objective yet (trainable: {', '.join(TRAINABLE_LEVELS)}). "
                             "Fix: give a checkpoint file or null (seeded weights)")
+    runs_on = {"level1": list(refs), "level2": [r for r in refs if refs[r]["annotation"]],
+               "level3": [r for r in refs if refs[r]["annotation"]]}
+    for lvl in TRAINABLE_LEVELS:
+        if cfg["levels"][lvl]["checkpoint"] == "train":
+            for r in runs_on[lvl]:
+                if not refs[r]["held_out"]:
+                    problems.append(f"config key levels.{lvl}.checkpoint: 'train' loads the workflow's own training "
+                                    f"output, but references.{r}.held_out is not set, so {r} is not trained on. "
+                                    f"Fix: set references.{r}.held_out (test and validation contigs) or give "
+                                    "a checkpoint file")
     l1 = cfg["levels"]["level1"]
+    if l1["conv_kernel"] and l1["conv_kernel"] % 2 == 0:
+        problems.append(f"config key levels.level1.conv_kernel: {l1['conv_kernel']} is even; the convolution is "
+                        "centred on each base, so its width must be odd. Fix: use an odd width (e.g. 9) or 0 (none)")
     annotated = [r for r, ref in refs.items() if ref["annotation"]]
     if l1["stride"] > l1["window"] and annotated:
         problems.append(f"config key levels.level1.stride: {l1['stride']} is larger than levels.level1.window "
@@ -227,7 +280,8 @@ def _semantic_checks(cfg: dict, base: Path, check_files: bool) -> None:
     if check_files:
         def need(key, path):
             if path and not (base / path).exists():
-                problems.append(f"config key {key}: file {path} does not exist (relative to {base.resolve()})")
+                problems.append(f"config key {key}: file {path} does not exist (relative to {base.resolve()}). "
+                                "Fix: correct the path (relative paths are read from the working directory)")
         for name, r in refs.items():
             for k in ("fasta", "annotation", "hic", "hic_breakpoints", "regulatory_elements"):
                 need(f"references.{name}.{k}", r.get(k))
@@ -243,4 +297,7 @@ def _semantic_checks(cfg: dict, base: Path, check_files: bool) -> None:
 
 def load_config(path: str | os.PathLike, check_files: bool = True) -> dict:
     """Read (strictly) and validate one config file: what `snakemake --configfile PATH` runs."""
-    return validate_config(read_yaml(path), base_dir=Path.cwd(), check_files=check_files)
+    try:
+        return validate_config(read_yaml(path), base_dir=Path.cwd(), check_files=check_files)
+    except ConfigError as exc:
+        raise ConfigError(str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}") from None

@@ -28,6 +28,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from genoattn.workflow import Layout
@@ -71,8 +72,10 @@ class JobSpec:
     def wildcard_names(self) -> tuple[str, ...]:
         return tuple(re.findall(r"{(\w+)}", self.output))
 
-    def output_path(self, L: Layout, wildcards: dict) -> str:
-        return L.path(*self.output.format(**wildcards).split("/"))
+    def output_path(self, L: Layout, wildcards: dict, sibling: str | None = None) -> str:
+        """The output's path; ``sibling``: a file beside it (a training job's model.json)."""
+        path = L.path(*self.output.format(**wildcards).split("/"))
+        return str(Path(path).with_name(sibling)) if sibling else path
 
     def params(self, L: Layout, wildcards: dict) -> dict:
         return canonical(project(L.config, self.keys(L, wildcards), wildcards))
@@ -144,13 +147,16 @@ def _annotation_mem_mb(L: Layout, w: dict, attempt: int) -> int:
 
 
 HIC_GRAPH_KEYS = ["top_percent", "local_distance", "pseudocount", "chunk_pixels", "balance_missing",
-                  "missing_contig", "max_masked_fraction", "insulation_window", "ignore_diags",
+                  "balance_max_iters", "missing_contig", "max_masked_fraction", "insulation_window", "ignore_diags",
                   "boundary_threshold", "min_frac_valid_pixels"]
-HIC_TRANS_KEYS = ["pseudocount", "chunk_pixels", "balance_missing", "missing_contig", "max_masked_fraction",
+HIC_TRANS_KEYS = ["pseudocount", "chunk_pixels", "balance_missing", "balance_max_iters", "missing_contig",
+                  "max_masked_fraction",
                   "trans_top_percent", "trans_max_links"]
 HIC_REF_KEYS = ["hic_resolution", "hic_balance", "contig_aliases", "chr_prefix"]
 COHORT_KEYS = ["vcf", "reference", "regions", "ploidy", "chunk_variants", "chunk_samples", "contig_aliases",
                "chr_prefix", "filters"]
+#: the keys of levels.level1 that shape the module (what a checkpoint must fit), read by its training
+LEVEL1_MODEL_KEYS = ["window", "dim", "heads", "layers", "conv_kernel", "seed"]
 LEVEL6_SHARD_KEYS = ["dim", "heads", "window", "n_global", "layers", "mlp_ratio", "windows", "samples_per_shard",
                      "batch_size", "query_block", "block_embedding", "checkpoint", "seed"]
 
@@ -304,6 +310,14 @@ _spec(rule="level6_gather", target="level6", output="{cohort}/level6.zarr",
                             "ld_blocks": L.path(w["cohort"], "ld_blocks.zarr")}
                            | ({"samples": L.config["samples"]} if L.config["samples"] else {})),
       expand=lambda L: [{"cohort": c} for c in L.cohorts], run="genoattn.jobs_run:level6_gather", mem_mb=4000)
+
+
+_spec(rule="train_level1", target="train", output="{reference}/train/level1/model.safetensors",
+      keys=lambda L, w: ([f"levels.level1.{k}" for k in LEVEL1_MODEL_KEYS]
+                         + ["training.level1", "training.devices", "kernels"] + _ref_keys("held_out")),
+      inputs=lambda L, w: {"tokens": L.path(w["reference"], "tokens.zarr")},
+      expand=lambda L: [{"reference": r} for r in L.references if L.ref(r)["held_out"]],
+      run="genoattn.jobs_run:train_level1", gpu=True, threads=2, mem_mb=8000)
 
 
 # -- what the rules and the CLI call ------------------------------------------------------------------------

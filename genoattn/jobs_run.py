@@ -156,3 +156,74 @@ def level6_gather(job: Job):
     cfg = {"cohorts": {c: {"vcf": job.config["cohorts"][c]["vcf"]}}, "samples": job.input("samples")}
     cohort.gather(list(job.inputs["shards"]), job.inputs["genotypes"], job.inputs["ld_blocks"], job.output,
                   job.config["levels"]["level6"], cohort=c, covariates=covariates(cfg, c))
+
+
+# -- training (genoattn/training/): one function per trainable level ------------------------------------------
+def _spawn_ranks(job: Job) -> bool:
+    """With training.devices > 1, rerun this job under torchrun (one process per device) and return True;
+    inside those processes (or with one device) return False and train here."""
+    import os
+
+    n = job.config["training"]["devices"]
+    if n <= 1 or "LOCAL_RANK" in os.environ:
+        return False
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump(job.__dict__, fh)
+    try:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}",
+               "-m", "genoattn.training.worker", fh.name]
+        subprocess.run(cmd, check=True)
+    finally:
+        os.unlink(fh.name)
+    return True
+
+
+def _train_device(job: Job):
+    import os
+
+    from genoattn.model import pick_device
+
+    device = pick_device(job.config["kernels"]["device"])
+    if device.type == "cuda" and "LOCAL_RANK" in os.environ:
+        import torch
+
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+    return device
+
+
+def _identity(job: Job, inputs: list[str]) -> dict:
+    """What a training state and model.json are tied to: the job's params and its inputs' provenance."""
+    from genoattn.io.store import read_attrs
+
+    return {"rule": job.rule, "wildcards": job.wildcards, "config": job.config,
+            "inputs": {p: read_attrs(p).get("inputs", {}) for p in inputs}}
+
+
+def train_level1(job: Job):
+    if _spawn_ranks(job):
+        return
+    from genoattn.io.store import read_attrs
+    from genoattn.levels.nucleotide import level1_module
+    from genoattn.model import build_module
+    from genoattn.training.loop import init_distributed, loop_options, train
+    from genoattn.training.masked_bases import MaskedBases
+    from genoattn.training.split import split_contigs
+
+    r = job.wildcards["reference"]
+    device = _train_device(job)
+    init_distributed(device)
+    tokens = job.inputs["tokens"]
+    split = split_contigs(list(read_attrs(tokens)["contigs"]), job.config["references"][r]["held_out"],
+                          f"references.{r}.held_out")
+    cfg = job.config["levels"]["level1"]
+    module, _ = build_module(lambda: level1_module(cfg), "level1", None, cfg["seed"])
+    objective = MaskedBases(module, tokens, split, job.config["training"]["level1"],
+                            backend=job.config["kernels"]["backend"], device=device)
+    train(objective, loop_options(job.config["training"]["level1"]), Path(job.output).parent, device,
+          _identity(job, [tokens]))

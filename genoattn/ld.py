@@ -26,7 +26,6 @@ import numpy as np
 
 log = logging.getLogger("genoattn.ld")
 
-DEFAULTS = {"span": 10, "min_r2": 0.3, "min_variants": 10, "max_variants": 1000, "max_samples": 5000}
 
 
 def dosage(gt: np.ndarray) -> np.ndarray:
@@ -108,7 +107,7 @@ def ld_blocks(store, span: int = 10, min_r2: float = 0.3, max_variants: int = 10
     return np.asarray(out_s, np.int64), np.asarray(out_e, np.int64), score
 
 
-def write_ld_blocks(genotypes: str, out: str, options: dict | None = None, config: dict | None = None) -> dict:
+def write_ld_blocks(genotypes: str, out: str, options: dict, config: dict | None = None) -> dict:
     """results/{cohort}/ld_blocks.zarr: the LD blocks of a genotypes store with genomic coordinates.
 
     Arrays (dim ``ld_block``): ``ld_block_start``/``ld_block_end`` (variant index range, half-open),
@@ -118,8 +117,7 @@ def write_ld_blocks(genotypes: str, out: str, options: dict | None = None, confi
     """
     from genoattn.io.store import atomic_store, input_checksums, mark_coordinates, open_group
 
-    opts = dict(DEFAULTS)
-    opts.update(options or {})
+    opts = dict(options)  # the validated levels.level6.ld_blocks section
     g = open_group(genotypes)
     start, end, score = ld_blocks(g, opts["span"], opts["min_r2"], opts["max_variants"], opts["max_samples"],
                                   opts["min_variants"])

@@ -50,12 +50,19 @@ def load_checkpoint(module: torch.nn.Module, path: str | os.PathLike, level: str
         meta = fh.metadata() or {}
         state = {k: fh.get_tensor(k) for k in fh.keys()}
     if meta.get("genoattn_level") not in (None, level):
-        raise ValueError(f"checkpoint {path} is for {meta['genoattn_level']}, not {level}: "
-                         f"point levels.{level}.checkpoint at a {level} checkpoint")
-    missing, unexpected = module.load_state_dict(state, strict=False)
+        raise ValueError(f"checkpoint {path} is for {meta['genoattn_level']}, not {level}. "
+                         f"Fix: point levels.{level}.checkpoint at a {level} checkpoint")
+    fix = (f"Fix: set levels.{level} (dim, heads, layers, ...) to what the checkpoint was trained with (its "
+           f"model.json, or the `training` metadata of the file), or train one for this config")
+    try:
+        missing, unexpected = module.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        first = str(exc).split("\n\t")[1] if "\n\t" in str(exc) else str(exc)[:300]
+        raise ValueError(f"checkpoint {path} does not fit the {level} module built from levels.{level} (dim, "
+                         f"heads, layers ...): {first.strip()}. {fix}") from None
     if missing or unexpected:
-        raise ValueError(f"checkpoint {path} does not fit the {level} module built from the config "
-                         f"(missing: {missing[:5]}, unexpected: {unexpected[:5]}); check dim/heads in levels.{level}")
+        raise ValueError(f"checkpoint {path} does not fit the {level} module built from levels.{level} (dim, heads, "
+                         f"layers ...): missing {missing[:5]}, unexpected {unexpected[:5]}. {fix}")
     return {"level": level, "weights": "checkpoint", "trained": meta.get("trained", "true") == "true",
             "checkpoint": str(path), "checkpoint_sha256": sha256_file(path),
             "checkpoint_metadata": meta}

@@ -54,7 +54,7 @@ PROBLEMS = ("missing_contig", "mixed_contig", "mixed_strand", "overlapping_exons
 FIXES = {
     "missing_contig": "add the contig to references.<name>.contig_aliases or remove its features",
     "mixed_contig": "a transcript must lie on one contig: give the pieces different transcript ids",
-    "mixed_strand": "a transcript must lie on one strand: fix the strand column of its rows",
+    "mixed_strand": "a transcript must lie on one strand: correct the strand column of its rows",
     "overlapping_exons": "exons of one transcript must not overlap: merge or correct them",
     "cds_outside_exon": "every CDS segment must lie inside one exon of its transcript",
     "missing_phase": "give every CDS row a phase (0, 1 or 2; column 8 of GTF/GFF3)",
@@ -64,7 +64,13 @@ FIXES = {
 }
 #: a transcript tagged so may end inside a codon (GENCODE/Ensembl): not a cds_not_multiple_of_3 problem
 END_INCOMPLETE_TAGS = ("cds_end_NF", "mRNA_end_NF")
-DEFAULT_CANONICAL_TAGS = ("MANE_Select", "Ensembl_canonical", "RefSeq_Select", "canonical", "is_canonical")
+def _default_canonical_tags() -> tuple[str, ...]:
+    from genoattn.config import defaults
+
+    return tuple(defaults("levels.annotation")["canonical_tags"])  # one source: the config schema
+
+
+DEFAULT_CANONICAL_TAGS = _default_canonical_tags()
 
 #: exon types (level 3 embeds them)
 EXON_TYPES = ("noncoding_transcript", "utr5", "utr3", "cds", "utr5_cds", "cds_utr3", "utr5_cds_utr3")
@@ -287,9 +293,9 @@ def build_transcripts(annotation: pd.DataFrame, on_error: str = "skip", select: 
             skipped[tid] = problem
             line = int(min(lines[a:b]) or 0)
             msg = (f"{source}: transcript {tid} (gene {gene_id[a]}, first row at line {line}): {problem}. "
-                   f"Fix: {FIXES[problem]}; or set levels.annotation.on_error: skip to leave it out.")
+                   f"Fix: {FIXES[problem]}")
             if on_error == "error":
-                raise AnnotationModelError(msg)
+                raise AnnotationModelError(f"{msg}; or set levels.annotation.on_error: skip to leave it out.")
             log.warning("skipped: %s", msg)
             continue
         if parts["from_cds"]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from demo_paths import section
 from genoattn import alphabet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,10 +92,10 @@ def write_level1_like(path, contig: str, tokens: np.ndarray, positions: np.ndarr
 
 
 def base_config(**level2) -> dict:
-    return {"levels": {"level2": {"dim": 32, "heads": 2, "seed": 3, "tokens_per_call": 4096, **level2},
-                       "level3": {"dim": 32, "heads": 4, "seed": 4, "tokens_per_call": 8192},
-                       "annotation": {"on_error": "skip", "transcripts": "canonical"}},
-            "kernels": {"backend": "auto", "device": "cpu"}}
+    return {"levels": {"level2": section("levels.level2", dim=32, heads=2, seed=3, tokens_per_call=4096, **level2),
+                       "level3": section("levels.level3", dim=32, heads=4, seed=4, tokens_per_call=8192),
+                       "annotation": section("levels.annotation", on_error="skip", transcripts="canonical")},
+            "kernels": section("kernels", backend="auto", device="cpu")}
 
 
 GENETIC_CODE = dict(zip((a + b + c for a in "TCAG" for b in "TCAG" for c in "TCAG"),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from demo_paths import ROOT, YEAST_FASTA
+from demo_paths import ROOT, YEAST_FASTA, section
 
 # Keep tests from fighting over the 2 cores of CI.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -25,7 +25,7 @@ def yeast_tokens(tmp_path_factory) -> Path:
     from genoattn.levels import tokenize
 
     out = tmp_path_factory.mktemp("tokens") / "tokens.zarr"
-    tokenize.run(str(YEAST_FASTA), str(out), {"include": ["chrI", "chrIII"], "exclude": []})
+    tokenize.run(str(YEAST_FASTA), str(out), section("reference", include=["chrI", "chrIII"], exclude=[]))
     return out
 
 

@@ -15,6 +15,14 @@ YEAST_COOL = DEMO / "hic" / "yeast.10kb.cool"
 VCF_1KG = DEMO / "1kg_chr20" / "reference.vcf.gz"
 
 
+def section(name: str, **values) -> dict:
+    """A config section as the validated config has it (the schema's defaults), some keys replaced:
+    section("levels.level1", dim=32), section("reference", fasta=...), section("kernels", device="cpu")."""
+    from genoattn.config import defaults
+
+    return {**defaults(name), **values}
+
+
 def store_arrays(path) -> dict:
     """Every array of a zarr store (sub-groups as 'group/name'), read into memory: for comparing stores."""
     import zarr

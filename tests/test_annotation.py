@@ -224,17 +224,14 @@ def test_ncbi_gtf_cds_gets_its_stop_codon_and_matches_gff3(genome):
     assert len(complete) >= 90 and all("*" not in p[:-1] for p in complete)
 
 
-def test_contig_missing_from_the_reference(tmp_path, caplog):
+def test_contig_missing_from_the_reference(tmp_path):
+    """No contig of the annotation is in the FASTA: an error with the alias fix, and no table."""
     out = tmp_path / "annotation.parquet"
-    with caplog.at_level(logging.WARNING, logger="genoattn.annotation"):
-        meta = build_annotation(NCBI_GFF, R64_FASTA, out, reference="yeast")  # no alias
-    df = read_annotation(out)
-    assert df.contig.isna().all() and (df.source_contig == "NC_001133.9").all()
-    info = read_annotation_metadata(out)["genoattn_annotation"]
-    assert info["unmapped_contigs"] == {"NC_001133.9": len(df)} and info["unmapped_rows"] == len(df)
-    assert meta["genoattn_annotation"]["unmapped_rows"] == len(df)
-    text = caplog.text
-    assert "NC_001133.9" in text and "references.yeast.contig_aliases" in text
+    with pytest.raises(AnnotationError) as err:
+        build_annotation(NCBI_GFF, R64_FASTA, out, reference="yeast")  # no alias
+    text = str(err.value)
+    assert "NC_001133.9" in text and "references.yeast.contig_aliases" in text and "Fix" in text
+    assert not out.exists()
 
 
 def test_partly_missing_contig_keeps_the_rest(tmp_path):

@@ -79,22 +79,22 @@ def _renamed_genes(dst: Path, contig: str, k: int) -> set[str]:
 
 @pytest.mark.parametrize("policy", ["auto", "exact"])
 def test_annotate_chr_prefix(tmp_path, policy):
-    """Annotation contig 'I' against reference contig chrI (FASTA NC_001133.9 aliased to chrI):
-    auto maps it, exact leaves contig null and warns."""
+    """Annotation contig 'I' against reference contig chrI (FASTA NC_001133.9 aliased to chrI): auto maps it;
+    exact leaves no row on the reference, an error with the alias that fixes it, and no table."""
     gtf = tmp_path / "renamed.gtf"
     genes = _renamed_genes(gtf, "I", 5)
     out = tmp_path / "annotation.parquet"
     res = annotate("--annotation", gtf, "--fasta", NCBI_FASTA, "--out", out, "--alias", "NC_001133.9=chrI",
                    "--chr-prefix", policy)
+    if policy == "exact":
+        assert res.returncode == 1 and not out.exists()
+        assert "contig(s) I are not in the reference" in res.stderr and "{'I': 'chrI'}" in res.stderr
+        return
     assert res.returncode == 0, res.stderr
     df = read_annotation(out)
     assert set(df[df.feature == "gene"].gene_id) == genes and (df.source_contig == "I").all()
     info = read_annotation_metadata(out)["genoattn_annotation"]
-    if policy == "auto":
-        assert (df.contig == "chrI").all() and info["unmapped_rows"] == 0
-    else:
-        assert df.contig.isna().all() and info["unmapped_contigs"] == {"I": len(df)}
-        assert "contig(s) I are not in the reference" in res.stderr and "{'I': 'chrI'}" in res.stderr
+    assert (df.contig == "chrI").all() and info["unmapped_rows"] == 0
 
 
 @pytest.mark.parametrize("case", ["bad_alias", "missing_annotation", "bad_chr_prefix"])

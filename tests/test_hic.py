@@ -17,17 +17,25 @@ from demo_paths import YEAST_COOL, YEAST_FASTA
 cooler = pytest.importorskip("cooler")
 
 from genoattn import hic  # noqa: E402
-from genoattn.io.hic import HicError, open_hic, reference_lengths  # noqa: E402
+from genoattn.config import defaults  # noqa: E402
+from genoattn.io.hic import HicError, hic_options, open_hic, reference_lengths  # noqa: E402
 from genoattn.io.store import open_group, sha256_file  # noqa: E402
 
 CONTIGS = [f"chr{r}" for r in "I II III IV V VI VII VIII IX X XI XII XIII XIV XV XVI".split()]
 
 
 def ref_cfg(**kw):
-    ref = {"fasta": str(YEAST_FASTA), "hic": str(YEAST_COOL), "hic_balance": "weight", "chr_prefix": "auto",
-           "contig_aliases": {}}
-    ref.update(kw)
-    return ref
+    """A reference entry as the validated config has it (schema defaults), on the demo genome and cooler."""
+    return {**defaults("reference"), "fasta": str(YEAST_FASTA), "hic": str(YEAST_COOL), **kw}
+
+
+def HIC(**kw):
+    """The levels.hic section with the schema's defaults, some keys replaced."""
+    return {**defaults("levels.hic"), **kw}
+
+
+def open_demo(lengths, contigs, **kw):
+    return open_hic(YEAST_COOL, lengths, contigs, **hic_options(ref_cfg(), HIC(**kw)))
 
 
 def read_graph(path):
@@ -65,7 +73,7 @@ def graphs(tmp_path_factory):
     rng = np.random.default_rng()
     out = {}
     for contig in ("chrIV", "chrXII", "chrIII"):
-        cfg = {"top_percent": float(rng.uniform(1.0, 6.0)), "local_distance": int(rng.choice([20000, 50000, 60000]))}
+        cfg = HIC(top_percent=float(rng.uniform(1.0, 6.0)), local_distance=int(rng.choice([20000, 50000, 60000])))
         hic.run_contig(ref_cfg(), contig, str(d / f"{contig}.zarr"), cfg)
         out[contig] = (d / f"{contig}.zarr", cfg)
     return out
@@ -153,7 +161,7 @@ def test_xarray_opens_the_stores(graphs, tmp_path):
 
 def test_small_length_differences_warn(caplog, tmp_path):
     with caplog.at_level(logging.WARNING, logger="genoattn.hic"):
-        hic.run_contig(ref_cfg(), "chrVII", str(tmp_path / "g.zarr"), {})
+        hic.run_contig(ref_cfg(), "chrVII", str(tmp_path / "g.zarr"), HIC())
     msg = [r.getMessage() for r in caplog.records if "chrVII" in r.getMessage()]
     assert msg and "1090929" in msg[0] and "1090940" in msg[0]
     _, attrs = read_graph(tmp_path / "g.zarr")
@@ -164,7 +172,7 @@ def test_large_length_difference_is_an_error():
     lengths = reference_lengths(YEAST_FASTA)
     lengths["chrII"] += 25_000
     with pytest.raises(HicError, match=r"chrII.*838184.*813183"):
-        open_hic(YEAST_COOL, lengths, ["chrI", "chrII"])
+        open_demo(lengths, ["chrI", "chrII"])
 
 
 def test_insulation_matches_cooltools(graphs):
@@ -197,13 +205,13 @@ def test_chr_prefix_mismatch_is_fixed_by_policy(tmp_path):
     clr = cooler.Cooler(str(path))
     cooler.rename_chroms(clr, {c: c[3:] for c in clr.chromnames if c.startswith("chr")})
     assert cooler.Cooler(str(path)).chromnames[1] == "I"
-    a = hic.run_contig(ref_cfg(hic=str(path)), "chrI", str(tmp_path / "auto.zarr"), {})
+    a = hic.run_contig(ref_cfg(hic=str(path)), "chrI", str(tmp_path / "auto.zarr"), HIC())
     assert a["cooler_chrom"] == "I"
     with pytest.raises(HicError, match=r"chrI.*not in the cooler.*contig_aliases"):
-        hic.run_contig(ref_cfg(hic=str(path), chr_prefix="exact"), "chrI", str(tmp_path / "x.zarr"), {})
+        hic.run_contig(ref_cfg(hic=str(path), chr_prefix="exact"), "chrI", str(tmp_path / "x.zarr"), HIC())
     assert not (tmp_path / "x.zarr").exists()
     b = hic.run_contig(ref_cfg(hic=str(path), chr_prefix="exact", contig_aliases={"I": "chrI"}), "chrI",
-                       str(tmp_path / "alias.zarr"), {})
+                       str(tmp_path / "alias.zarr"), HIC())
     x, _ = read_graph(tmp_path / "auto.zarr")
     y, _ = read_graph(tmp_path / "alias.zarr")
     np.testing.assert_array_equal(x["indices"], y["indices"])
@@ -217,10 +225,10 @@ def test_missing_weights(tmp_path):
         del f["bins/weight"]
     before = sha256_file(path)
     with pytest.raises(HicError, match=r"cooler balance --name weight"):
-        hic.run_contig(ref_cfg(hic=str(path)), "chrI", str(tmp_path / "e.zarr"), {})
+        hic.run_contig(ref_cfg(hic=str(path)), "chrI", str(tmp_path / "e.zarr"), HIC())
     with pytest.raises(HicError, match=r"'KR'"):
-        hic.run_contig(ref_cfg(hic=str(path), hic_balance="KR"), "chrI", str(tmp_path / "e.zarr"), {})
-    attrs = hic.run_contig(ref_cfg(hic=str(path)), "chrIV", str(tmp_path / "b.zarr"), {"balance_missing": "balance"})
+        hic.run_contig(ref_cfg(hic=str(path), hic_balance="KR"), "chrI", str(tmp_path / "e.zarr"), HIC())
+    attrs = hic.run_contig(ref_cfg(hic=str(path)), "chrIV", str(tmp_path / "b.zarr"), HIC(balance_missing="balance"))
     assert sha256_file(path) == before, "the user's file is never modified"
     assert attrs["balance_source"].startswith("cooler.balance_cooler")
     a, _ = read_graph(tmp_path / "b.zarr")
@@ -233,27 +241,27 @@ def test_missing_weights(tmp_path):
 def test_mcool_resolutions(tmp_path):
     mcool = tmp_path / "yeast.mcool"
     cooler.zoomify_cooler(str(YEAST_COOL), str(mcool), [10000, 20000], chunksize=200_000)
-    with pytest.raises(HicError, match=r"5000 bp is not in this \.mcool; available resolutions: 10000, 20000"):
-        hic.run_contig(ref_cfg(hic=str(mcool), hic_resolution=5000), "chrI", str(tmp_path / "e.zarr"), {})
+    with pytest.raises(HicError, match=r"5000 bp \(references.<name>.hic_resolution\) is not in this file; available resolutions: 10000, 20000"):
+        hic.run_contig(ref_cfg(hic=str(mcool), hic_resolution=5000), "chrI", str(tmp_path / "e.zarr"), HIC())
     # zoomify does not balance the coarser level: error with the command, or balance in memory
     with pytest.raises(HicError, match=r"cooler balance --name weight .*yeast.balanced.mcool::resolutions/20000"):
-        hic.run_contig(ref_cfg(hic=str(mcool), hic_resolution=20000), "chrIV", str(tmp_path / "e.zarr"), {})
+        hic.run_contig(ref_cfg(hic=str(mcool), hic_resolution=20000), "chrIV", str(tmp_path / "e.zarr"), HIC())
     a = hic.run_contig(ref_cfg(hic=str(mcool), hic_resolution=20000), "chrIV", str(tmp_path / "r20.zarr"),
-                       {"balance_missing": "balance"})
+                       HIC(balance_missing="balance"))
     assert a["resolution"] == 20000 and a["n_bins"] == -(-1531933 // 20000)
     assert a["cooler"]["uri"].endswith("::resolutions/20000")
-    b = hic.run_contig(ref_cfg(hic=str(mcool)), "chrI", str(tmp_path / "r10.zarr"), {})
+    b = hic.run_contig(ref_cfg(hic=str(mcool)), "chrI", str(tmp_path / "r10.zarr"), HIC())
     assert b["resolution"] == 10000
     with pytest.raises(HicError, match=r"available resolutions: 10000"):
-        hic.run_contig(ref_cfg(hic_resolution=20000), "chrI", str(tmp_path / "e.zarr"), {})
+        hic.run_contig(ref_cfg(hic_resolution=20000), "chrI", str(tmp_path / "e.zarr"), HIC())
 
 
 def test_contig_absent_from_cooler(tmp_path):
     lengths = reference_lengths(YEAST_FASTA)
     lengths["chrXVII"] = 50_000
     with pytest.raises(HicError, match=r"chrXVII are not in the cooler"):
-        open_hic(YEAST_COOL, lengths, ["chrI", "chrXVII"])
-    src = open_hic(YEAST_COOL, lengths, ["chrI", "chrXVII"], missing_contig="skip")
+        open_demo(lengths, ["chrI", "chrXVII"])
+    src = open_demo(lengths, ["chrI", "chrXVII"], missing_contig="skip")
     bins = src.bins("chrXVII")
     assert len(bins["start"]) == 5 and bins["masked"].all()
     # the demo cooler's chrMito / chr2-micron have no sequence in the FASTA: not used, not an error
@@ -262,9 +270,9 @@ def test_contig_absent_from_cooler(tmp_path):
     fa = tmp_path / "ref.fa"
     fa.write_text(">chrI\n" + "N" * lengths["chrI"] + "\n>chrXVII\n" + "N" * 45_001 + "\n")
     with pytest.raises(HicError, match=r"chrXVII are not in the cooler"):
-        hic.run_contig(ref_cfg(fasta=str(fa)), "chrXVII", str(tmp_path / "x.zarr"), {})
+        hic.run_contig(ref_cfg(fasta=str(fa)), "chrXVII", str(tmp_path / "x.zarr"), HIC())
     assert not (tmp_path / "x.zarr").exists()
-    attrs = hic.run_contig(ref_cfg(fasta=str(fa)), "chrXVII", str(tmp_path / "x.zarr"), {"missing_contig": "skip"})
+    attrs = hic.run_contig(ref_cfg(fasta=str(fa)), "chrXVII", str(tmp_path / "x.zarr"), HIC(missing_contig="skip"))
     a, _ = read_graph(tmp_path / "x.zarr")
     assert attrs["missing_from_cooler"] and attrs["n_bins"] == 5 and attrs["masked_fraction"] == 1.0
     np.testing.assert_array_equal(a["indptr"], np.arange(6))
@@ -288,7 +296,7 @@ def test_trans_links_and_breakpoints(tmp_path):
         "chrXVI\t100\t101\tchrI\t5000\t5001\n")
     pct = float(rng.uniform(0.05, 0.5))
     attrs = hic.run_trans(ref_cfg(hic_breakpoints=str(bp)), contigs, str(tmp_path / "trans.zarr"),
-                          {"trans_top_percent": pct})
+                          HIC(trans_top_percent=pct))
     g = open_group(tmp_path / "trans.zarr")
     src = np.array(g["source"][:].tolist(), dtype=str)
     c1, c2 = np.array(g["chrom1"][:].tolist(), dtype=str), np.array(g["chrom2"][:].tolist(), dtype=str)
@@ -311,7 +319,7 @@ def test_trans_links_and_breakpoints(tmp_path):
     bad = tmp_path / "bad.bedpe"
     bad.write_text("chrI\t1\t2\tchrZZ\t5\t6\n")
     with pytest.raises(HicError, match=r"bad.bedpe: line 1: contig 'chrZZ'"):
-        hic.run_trans(ref_cfg(hic_breakpoints=str(bad)), contigs, str(tmp_path / "t2.zarr"), {})
+        hic.run_trans(ref_cfg(hic_breakpoints=str(bad)), contigs, str(tmp_path / "t2.zarr"), HIC())
     assert not (tmp_path / "t2.zarr").exists()
 
 
@@ -337,7 +345,7 @@ def test_bins_follow_the_reference_when_lengths_differ_by_less_than_a_bin(tmp_pa
     fa = tmp_path / "ref.fa"
     fa.write_text(">chrI\n" + "N" * ref_len + "\n")
     with caplog.at_level(logging.WARNING, logger="genoattn.hic"):
-        attrs = hic.run_contig(ref_cfg(fasta=str(fa)), "chrI", str(tmp_path / "g.zarr"), {})
+        attrs = hic.run_contig(ref_cfg(fasta=str(fa)), "chrI", str(tmp_path / "g.zarr"), HIC())
     assert any("230221" in r.getMessage() for r in caplog.records)
     a, _ = read_graph(tmp_path / "g.zarr")
     n = -(-ref_len // 10000)

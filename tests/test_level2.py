@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+from demo_paths import section
 from genoattn import alphabet
 from genoattn import transcripts as tx
 from genoattn.io.store import open_group
@@ -226,7 +227,8 @@ def test_codon_embeddings_are_stored_in_float16_by_default(tmp_path):
     tokens = contig_tokens(contig)
     l1, _, _ = _level1_for(tmp_path, contig, ann, contig, tokens, seed=5)
     cfg = base_config()
-    cfg["levels"]["level2"].pop("codon_dtype", None)
+    cfg["levels"]["level2"]["codon_dtype"] = section("levels.level2")["codon_dtype"]
+    assert cfg["levels"]["level2"]["codon_dtype"] == "float16"  # the schema's default
     L2.run(ann, l1, str(tmp_path / "l2.zarr"), contig, cfg)
     emb = open_group(tmp_path / "l2.zarr")["codon_embedding"]
     assert emb.dtype == np.float16

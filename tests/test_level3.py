@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from demo_paths import section
 from genoattn import alphabet
 from genoattn import transcripts as tx
 from genoattn.io.store import open_group
@@ -181,8 +182,8 @@ def test_minus_strand_through_real_level1(tmp_path):
     tokens = contig_tokens("chrIII")[lo:hi]
     fwd = rows.assign(start=rows["start"] - lo, end=rows["end"] - lo, contig="piece")
     rc = rows.assign(start=n - (rows["end"] - lo), end=n - (rows["start"] - lo), strand="+", contig="piece_rc")
-    l1cfg = {"window": 512, "stride": 512, "dim": 16, "heads": 2, "reverse_complement": True,
-             "exon_base_dtype": "float32", "batch_size": 4, "seed": 1, "checkpoint": None}
+    l1cfg = section("levels.level1", window=512, stride=512, dim=16, heads=2, reverse_complement=True,
+                    exon_base_dtype="float32", batch_size=4, seed=1, checkpoint=None)
     cfg = base_config()
     outs = {}
     for name, a, contig, tok in (("f", fwd, "piece", tokens), ("r", rc, "piece_rc", alphabet.reverse_complement(tokens))):

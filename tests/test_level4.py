@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from demo_paths import section
 from genoattn.levels import regulatory as reg
+
+CPU = section("kernels", backend="cpu", device="cpu")
 
 ROOT = Path(__file__).resolve().parents[1]
 COOL = ROOT / "data" / "demo" / "hic" / "yeast.10kb.cool"
@@ -168,10 +171,8 @@ def write_level3_store(path, length, n_genes=15, dim=10):
 
 
 def level4_cfg(**kw):
-    cfg = {"dim": 32, "heads": 4, "edge_dim": 8, "negative_slope": 0.2, "gene_context": "auto",
-           "checkpoint": None, "seed": 3, "batch_size": 64}
-    cfg.update(kw)
-    return cfg
+    return section("levels.level4", **{"dim": 32, "heads": 4, "edge_dim": 8, "negative_slope": 0.2,
+                                         "gene_context": "auto", "checkpoint": None, "seed": 3, "batch_size": 64, **kw})
 
 
 @pytest.mark.parametrize("with_genes", [False, True])
@@ -185,7 +186,7 @@ def test_run_writes_store_xarray_opens(tmp_path, with_genes):
         write_level3_store(l3, n * 10_000 - 3_456)
     out = tmp_path / "level4" / "chrI.zarr"
     reg.run(tmp_path / "hic.zarr", tmp_path / "l1.zarr", out, level4_cfg(), level3_path=str(l3),
-            kernels_cfg={"backend": "cpu", "device": "cpu"}, contig="chrI")
+            kernels_cfg=CPU, contig="chrI")
     ds = xr.open_zarr(out)
     assert ds["embedding"].dims == ("bin", "feature")
     assert ds["embedding"].shape == (n, 32)
@@ -202,7 +203,7 @@ def test_run_writes_store_xarray_opens(tmp_path, with_genes):
     # same seed, same inputs -> same embedding
     out2 = tmp_path / "again.zarr"
     reg.run(tmp_path / "hic.zarr", tmp_path / "l1.zarr", out2, level4_cfg(), level3_path=str(l3),
-            kernels_cfg={"backend": "reference", "device": "cpu"}, contig="chrI")
+            kernels_cfg={**CPU, "backend": "reference"}, contig="chrI")
     np.testing.assert_allclose(xr.open_zarr(out2)["embedding"].values, emb, rtol=1e-4, atol=1e-5)
 
 
@@ -261,7 +262,7 @@ def test_run_on_real_graph_store(real_hic, tmp_path):
     write_level1_store(tmp_path / "l1.zarr", int(hic["end"].values[-1]))
     out = tmp_path / "chrIII.zarr"
     reg.run(real_hic / "chrIII.zarr", tmp_path / "l1.zarr", out, level4_cfg(gene_context=False),
-            kernels_cfg={"backend": "cpu", "device": "cpu"}, contig="chrIII")
+            kernels_cfg=CPU, contig="chrIII")
     ds = xr.open_zarr(out)
     assert ds["embedding"].shape == (n, 32)
     np.testing.assert_array_equal(ds["start"].values, hic["start"].values)
@@ -322,7 +323,7 @@ def test_run_with_regulatory_element_nodes(real_hic, tmp_path):
                    + "chrII\t5\t10\tother\n")
     out = tmp_path / "chrI.zarr"
     reg.run(real_hic / "chrI.zarr", tmp_path / "l1.zarr", out, level4_cfg(gene_context=False, nodes="auto"),
-            kernels_cfg={"backend": "cpu", "device": "cpu"}, contig="chrI", regulatory_elements=str(bed),
+            kernels_cfg=CPU, contig="chrI", regulatory_elements=str(bed),
             contig_policy={"contig_aliases": {"I": "chrI"}})
     ds = xr.open_zarr(out)
     assert ds.attrs["nodes"] == "regulatory_elements" and ds.sizes["bin"] == 25
@@ -333,7 +334,7 @@ def test_run_with_regulatory_element_nodes(real_hic, tmp_path):
     assert np.isfinite(ds["embedding"].values).all()
     # nodes: bins ignores the BED
     reg.run(real_hic / "chrI.zarr", tmp_path / "l1.zarr", tmp_path / "b.zarr",
-            level4_cfg(gene_context=False, nodes="bins"), kernels_cfg={"backend": "cpu", "device": "cpu"}, contig="chrI", regulatory_elements=str(bed))
+            level4_cfg(gene_context=False, nodes="bins"), kernels_cfg=CPU, contig="chrI", regulatory_elements=str(bed))
     assert xr.open_zarr(tmp_path / "b.zarr").sizes["bin"] == hic.sizes["bin"]
 
 

@@ -14,16 +14,20 @@ from genoattn.io.store import atomic_store, mark_coordinates, open_group
 from genoattn.io.vcf import convert_vcf
 from genoattn.ld import write_ld_blocks
 from genoattn.levels import cohort
-from genoattn.levels.cohort import (CohortModel, DEFAULTS, embed_samples, gather, genotype_codes, local_global,
-                                    run_shard)
+from genoattn.config import defaults
+from genoattn.levels.cohort import CohortModel, embed_samples, gather, genotype_codes, local_global, run_shard
 
 
 def _opts(**kw):
-    o = dict(DEFAULTS)
+    o = defaults("levels.level6")
     o.update({"dim": 32, "heads": 4, "window": 16, "n_global": 2, "mlp_ratio": 2, "batch_size": 3,
               "block_embedding": True, "seed": int(np.random.default_rng().integers(1000))})
     o.update(kw)
     return o
+
+
+def _ld_opts(**kw):
+    return {**defaults("levels.level6")["ld_blocks"], **kw}
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +37,7 @@ def stores(tmp_path_factory):
     start = int(rng.integers(1_000_000, 3_700_000))
     samples = list(rng.choice(vcf_samples(VCF_1KG), size=11, replace=False))
     convert_vcf(str(VCF_1KG), str(d / "g.zarr"), samples, regions=[f"20:{start}-{start + 60_000}"])
-    write_ld_blocks(str(d / "g.zarr"), str(d / "ld.zarr"), {"min_variants": 3, "max_variants": 40})
+    write_ld_blocks(str(d / "g.zarr"), str(d / "ld.zarr"), _ld_opts(min_variants=3, max_variants=40))
     return d
 
 
@@ -153,8 +157,11 @@ def test_shard_count_comes_from_the_sample_sheet_or_the_vcf_header(tmp_path):
     cfg = validate_config({"references": {"y": {"fasta": str(YEAST_FASTA)}}, "samples": str(sheet),
                            "cohorts": {"a": {"vcf": str(VCF_1KG)}, "b": {"vcf": str(VCF_1KG)}},
                            "levels": {"level6": {"samples_per_shard": 3}}}, check_files=False)
-    assert cohort.shard_count(cfg, "a") == 3
-    assert cohort.shard_count(cfg, "b") == 100
+    from genoattn.workflow import Layout
+
+    L = Layout(cfg)
+    assert L.shard_count("a") == 3
+    assert L.shard_count("b") == 100
 
 
 # -- workflow: `snakemake genotypes level6` on the two demo cohorts (small regions and model) ----------------

@@ -122,11 +122,11 @@ def test_gpu_rules_ask_for_a_gpu_and_cpu_rules_do_not(rules):
     # the job specification says which rules are GPU rules: the env, the image and the profile agree with it
     assert gpu_rules == {s.rule for s in SPECS.values() if s.gpu}
     for name in gpu_rules:
-        res = sr.get(name, {})
+        res = {**job_rules(rules)[name]["resources"], **sr.get(name, {})}  # the rule's own, then the profile's
         assert int(res.get("gpu", 0)) >= 1 or "gpu" in str(res.get("gres", "")), f"{name}: no GPU requested"
         assert res.get("slurm_partition"), f"{name}: no GPU partition"
     for name in set(job_rules(rules)) - gpu_rules:
-        res = sr.get(name, {})
+        res = {**job_rules(rules)[name]["resources"], **sr.get(name, {})}
         assert "gpu" not in res and "gres" not in res, f"CPU rule {name} asks for a GPU"
     assert prof["default-resources"]["slurm_partition"] not in {sr[n]["slurm_partition"] for n in gpu_rules}
 

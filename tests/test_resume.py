@@ -126,7 +126,9 @@ def _job_pids(wd: Path) -> list[int]:
             cmd = (d / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if any(str(wd) in c.decode(errors="ignore") and c.endswith(b"level1.py") for c in cmd):
+        # every rule runs workflow/scripts/run_job.py (Snakemake copies it into .snakemake/scripts/);
+        # this workdir's only job at that point is the level-1 one
+        if any(str(wd) in c.decode(errors="ignore") and c.endswith(b"run_job.py") for c in cmd):
             pids.append(int(d.name))
     return pids
 

@@ -8,7 +8,7 @@ import pysam
 import pytest
 import xarray as xr
 
-from demo_paths import NCBI_FASTA, YEAST_FASTA
+from demo_paths import NCBI_FASTA, YEAST_FASTA, section
 from genoattn import alphabet
 from genoattn.io.fasta import FastaError
 from genoattn.levels import tokenize
@@ -33,7 +33,7 @@ def test_tokens_decode_to_the_demo_sequences_case_folded(yeast_tokens):
 
 def test_softmask_matches_the_lowercase_letters_of_the_ncbi_fasta(tmp_path):
     out = tmp_path / "tokens.zarr"
-    tokenize.run(str(NCBI_FASTA), str(out), {"contig_aliases": {"NC_001133.9": "chrI"}})
+    tokenize.run(str(NCBI_FASTA), str(out), section("reference", contig_aliases={"NC_001133.9": "chrI"}))
     text, ds = _decode_group(out, "chrI")
     raw = pysam.FastaFile(str(NCBI_FASTA)).fetch("NC_001133.9")
     lower = np.frombuffer(raw.encode(), dtype=np.uint8) >= ord("a")
@@ -45,7 +45,7 @@ def test_softmask_matches_the_lowercase_letters_of_the_ncbi_fasta(tmp_path):
 
 def test_the_chunk_size_does_not_change_the_tokens(tmp_path, yeast_tokens):
     out = tmp_path / "t.zarr"
-    tokenize.run(str(YEAST_FASTA), str(out), {"include": ["chrI"]}, chunk_size=4099)
+    tokenize.run(str(YEAST_FASTA), str(out), section("reference", include=["chrI"]), chunk_size=4099)
     a = xr.open_zarr(out, group="chrI")["tokens"].values
     b = xr.open_zarr(yeast_tokens, group="chrI")["tokens"].values
     assert np.array_equal(a, b)
@@ -73,7 +73,7 @@ def _real_piece(n=300, start=10000):
 
 def _assert_fails_without_store(fasta, out, *needles):
     with pytest.raises(FastaError) as err:
-        tokenize.run(str(fasta), str(out), {})
+        tokenize.run(str(fasta), str(out), section("reference"))
     msg = str(err.value)
     assert str(fasta) in msg
     for n in needles:
@@ -110,8 +110,8 @@ def test_bgzip_and_plain_give_the_same_tokens(tmp_path):
     recs = [("chrA", _real_piece(1000)), ("chrB", _real_piece(777, 50000).lower())]
     plain = _write_fasta(tmp_path / "p.fa", recs)
     bgz = _write_fasta(tmp_path / "b.fa.gz", recs, bgzip=True)
-    tokenize.run(str(plain), str(tmp_path / "p.zarr"), {})
-    tokenize.run(str(bgz), str(tmp_path / "b.zarr"), {})
+    tokenize.run(str(plain), str(tmp_path / "p.zarr"), section("reference"))
+    tokenize.run(str(bgz), str(tmp_path / "b.zarr"), section("reference"))
     for c in ("chrA", "chrB"):
         a, _ = _decode_group(tmp_path / "p.zarr", c)
         b, _ = _decode_group(tmp_path / "b.zarr", c)
@@ -134,5 +134,5 @@ def test_an_interrupted_write_leaves_no_finished_store(tmp_path, monkeypatch):
     monkeypatch.setattr(fasta_mod, "encode_chunk", boom)
     out = tmp_path / "tokens.zarr"
     with pytest.raises(KeyboardInterrupt):
-        tokenize.run(str(fasta), str(out), {})
+        tokenize.run(str(fasta), str(out), section("reference"))
     assert not out.exists() and not list(tmp_path.glob("tokens.zarr.tmp-*"))

@@ -11,7 +11,7 @@ import pytest
 import xarray as xr
 
 from demo_paths import DEMO, VCF_1KG, YEAST_FASTA
-from genoattn.config import validate_config
+from genoattn.config import defaults, validate_config
 from genoattn.io.samples import SampleSheetError, check_sheet_cohorts, covariates, select_samples, vcf_samples
 from genoattn.io.store import open_group
 from genoattn.io.vcf import DROP_REASONS, VcfError, convert_vcf, parse_region
@@ -216,7 +216,7 @@ def test_ld_blocks_are_contiguous_and_cover_every_kept_variant(tmp_path):
     convert_vcf(str(VCF_1KG), str(g), list(rng.choice(vcf_samples(VCF_1KG), 60, replace=False)),
                 regions=[region])
     opts = {"min_r2": float(rng.uniform(0.05, 0.5)), "max_variants": int(rng.integers(20, 200)), "min_variants": 3}
-    s = write_ld_blocks(str(g), str(tmp_path / "ld.zarr"), opts)
+    s = write_ld_blocks(str(g), str(tmp_path / "ld.zarr"), {**defaults("levels.level6")["ld_blocks"], **opts})
     ld = xr.open_zarr(tmp_path / "ld.zarr")
     start, end = ld["ld_block_start"].values, ld["ld_block_end"].values
     V = open_group(g)["variant_position"].shape[0]

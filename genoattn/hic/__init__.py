@@ -1,6 +1,6 @@
 """Hi-C contact graph (per contig), TAD boundaries and trans-chromosomal links (genome-wide).
 
-Stores (contract with levels 4 and 5, see /work/notes/hic_store.md and README.md):
+Stores (contract with levels 4 and 5, see README.md):
 
 ``results/{reference}/hic/{contig}.zarr`` — root attrs level="hic", contig, resolution, balance,
 n_bins, n_edges, density, masked_fraction, top_percent, local_distance, cooler {path, uri},
@@ -29,31 +29,25 @@ __all__ = ["run_contig", "run_trans", "open_reference_hic", "GraphParams", "buil
 
 
 def graph_params(cfg: dict) -> GraphParams:
-    return GraphParams(top_percent=float(cfg.get("top_percent", 2.3)),
-                       local_distance=int(cfg.get("local_distance", 50000)),
-                       pseudocount=float(cfg.get("pseudocount", 1.0)),
-                       chunk_pixels=int(cfg.get("chunk_pixels", 5_000_000)),
-                       insulation_window=int(cfg.get("insulation_window", 5)),
-                       ignore_diags=int(cfg.get("ignore_diags", 2)),
-                       boundary_threshold=cfg.get("boundary_threshold", "li"),
-                       min_frac_valid_pixels=float(cfg.get("min_frac_valid_pixels", 0.66)))
+    """GraphParams from the validated ``levels.hic`` section (defaults live in the config schema)."""
+    return GraphParams(top_percent=float(cfg["top_percent"]), local_distance=int(cfg["local_distance"]),
+                       pseudocount=float(cfg["pseudocount"]), chunk_pixels=int(cfg["chunk_pixels"]),
+                       insulation_window=int(cfg["insulation_window"]), ignore_diags=int(cfg["ignore_diags"]),
+                       boundary_threshold=cfg["boundary_threshold"],
+                       min_frac_valid_pixels=float(cfg["min_frac_valid_pixels"]))
 
 
 def open_reference_hic(ref: dict, contigs: list[str], cfg: dict):
     """Open the reference's cooler, checked against the FASTA for ``contigs``."""
-    from genoattn.io.hic import open_hic, reference_lengths
+    from genoattn.io.hic import hic_options, open_hic, reference_lengths
 
     if not ref.get("hic"):
         raise ValueError("this reference has no `hic` file; set references.<name>.hic")
-    lengths = reference_lengths(ref["fasta"], ref.get("contig_aliases"))
+    lengths = reference_lengths(ref["fasta"], ref["contig_aliases"])
     missing = [c for c in contigs if c not in lengths]
     if missing:
         raise ValueError(f"{ref['fasta']}: contig(s) {', '.join(missing)} not in the FASTA")
-    src = open_hic(ref["hic"], lengths, contigs, resolution=ref.get("hic_resolution"),
-                   balance=ref.get("hic_balance", "weight"),
-                   balance_missing=cfg.get("balance_missing", "error"),
-                   aliases=ref.get("contig_aliases"), chr_prefix=ref.get("chr_prefix", "auto"),
-                   missing_contig=cfg.get("missing_contig", "error"))
+    src = open_hic(ref["hic"], lengths, contigs, **hic_options(ref, cfg))
     return src, lengths
 
 
@@ -63,7 +57,7 @@ def _base_attrs(src, ref: dict, cfg: dict, extra_inputs=()) -> dict:
             "balance_source": src.weights_source,
             "cooler": {"path": src.path, "uri": src.uri},
             "inputs": input_checksums([ref["fasta"], ref["hic"], *extra_inputs]),
-            "config": {**cfg, "hic_resolution": ref.get("hic_resolution"), "hic_balance": src.balance,
+            "config": {**cfg, "hic_resolution": ref["hic_resolution"], "hic_balance": src.balance,
                        "resolution": src.resolution}}
 
 
@@ -119,13 +113,12 @@ def run_trans(ref: dict, contigs: list[str], out: str, cfg: dict) -> dict:
     from genoattn.io.store import atomic_store
 
     src, lengths = open_reference_hic(ref, contigs, cfg)
-    links, stats = hic_trans_links(src, contigs, float(cfg.get("trans_top_percent", 0.1)),
-                                   int(cfg.get("trans_max_links", 100000)), float(cfg.get("pseudocount", 1.0)),
-                                   int(cfg.get("chunk_pixels", 5_000_000)))
+    links, stats = hic_trans_links(src, contigs, float(cfg["trans_top_percent"]), int(cfg["trans_max_links"]),
+                                   float(cfg["pseudocount"]), int(cfg["chunk_pixels"]))
     extra = []
     if ref.get("hic_breakpoints"):
         bp, bstats = breakpoint_links(ref["hic_breakpoints"], src, contigs, list(lengths),
-                                      ref.get("contig_aliases"), ref.get("chr_prefix", "auto"))
+                                      ref["contig_aliases"], ref["chr_prefix"])
         links = {k: np.concatenate([links[k], bp[k]]) for k in links}
         stats.update(bstats)
         extra.append(ref["hic_breakpoints"])
@@ -134,8 +127,8 @@ def run_trans(ref: dict, contigs: list[str], out: str, cfg: dict) -> dict:
     attrs = _base_attrs(src, ref, cfg, extra)
     n = len(links["score"])
     attrs.update({"n_links": n, "n_hic_links": stats["n_hic_links"], "n_breakpoint_links": stats["n_breakpoint_links"],
-                  "trans_top_percent": float(cfg.get("trans_top_percent", 0.1)),
-                  "trans_max_links": int(cfg.get("trans_max_links", 100000)),
+                  "trans_top_percent": float(cfg["trans_top_percent"]),
+                  "trans_max_links": int(cfg["trans_max_links"]),
                   "contigs": contigs, "stats": stats, "model": None,
                   "breakpoints": ref.get("hic_breakpoints")})
     with atomic_store(out, attrs=attrs) as w:

@@ -8,6 +8,8 @@ the ``bin1_offset`` index), never as a matrix. Two streaming passes:
    pairs at distance d`` (zero pixels count; pairs with a masked bin do not), as
    ``cooltools.expected_cis``' ``balanced.avg``; plus the diamond sums of the insulation score.
 2. edges: the top ``top_percent`` % of the valid off-diagonal bin pairs by observed/expected,
+   among the pairs observed above expected (O/E > 1: on a sparse cooler with fewer enriched pixels
+   than the top ``top_percent`` %, only those are top edges, never a depleted pixel),
    kept exactly with a bounded buffer (compacted with ``argpartition`` whenever it exceeds 1.5 k
    entries, so memory is O(k + chunk)); pixels within ``local_distance`` are collected for the
    local edges' features.
@@ -59,7 +61,19 @@ class GraphParams:
 
 
 def iter_pixels(clr, lo: int, hi: int, chunk_pixels: int):
-    """Yield (bin1_id, bin2_id, count) arrays for rows lo..hi of the pixel table, in row blocks."""
+    """Yield (bin1_id, bin2_id, count) arrays for rows lo..hi of the pixel table, in row blocks; a table
+    that cannot be read (truncated or corrupt file) is a HicError naming the file and the rows."""
+    from genoattn.io.hic import HicError
+
+    try:
+        yield from _iter_pixels(clr, lo, hi, chunk_pixels)
+    except (OSError, KeyError) as exc:
+        raise HicError(f"{clr.uri}: pixels of bins {lo}-{hi} cannot be read ({type(exc).__name__}: {exc}); the file "
+                       "is truncated or corrupt. Fix: download or convert it again, and check it with "
+                       "`cooler info` and `cooler dump`.") from None
+
+
+def _iter_pixels(clr, lo: int, hi: int, chunk_pixels: int):
     with clr.open("r") as grp:
         offsets = np.asarray(grp["indexes"]["bin1_offset"][lo:hi + 1], dtype=np.int64)
         pix = grp["pixels"]
@@ -191,17 +205,23 @@ def build_graph(clr, lo: int, n_cooler: int, weights: np.ndarray, resolution: in
     top = TopK(k)
     loc_keys, loc_vals = [], []
     log_e = np.log(expected + pc)
+    n_enriched = 0
     for i, j, bal, _ in chunks():
         d = j - i
         key = i * n + j
         off = d >= 1
         score = np.log(bal[off] + pc) - log_e[d[off]]
-        top.add(key[off], score, bal[off])
+        enriched = score > 0  # observed above expected: a depleted pixel is never a "top" contact
+        n_enriched += int(enriched.sum())
+        top.add(key[off][enriched], score[enriched], bal[off][enriched])
         near = d <= dloc
         loc_keys.append(key[near])
         loc_vals.append(bal[near])
     t2 = time.time()
     top_keys, top_scores, top_vals = top.result()
+    if n_enriched < k:
+        log.warning("only %d bin pairs are observed above expected, fewer than the top %.3g%% (%d pairs): all of "
+                    "them are top edges (a sparse cooler?)", n_enriched, params.top_percent, k)
     oe_threshold = float(np.exp(top_scores.min())) if len(top_scores) else float("nan")
     loc_keys = np.concatenate(loc_keys) if loc_keys else np.zeros(0, np.int64)
     loc_vals = np.concatenate(loc_vals) if loc_vals else np.zeros(0)
@@ -290,7 +310,7 @@ def build_graph(clr, lo: int, n_cooler: int, weights: np.ndarray, resolution: in
         "n_bins": int(n), "n_edges": n_edges,
         "density": float(n_edges / (n * n)) if n else 0.0,
         **counts,
-        "top_k": k, "n_valid_pairs": n_valid_pairs, "oe_threshold": oe_threshold,
+        "top_k": k, "n_enriched_pairs": n_enriched, "n_valid_pairs": n_valid_pairs, "oe_threshold": oe_threshold,
         "masked_fraction": float((~valid).mean()) if n else 0.0, "n_masked_bins": int((~valid).sum()),
         "n_pixels_read": int(n_pixels_read), "n_cis_pixels_valid": int(n_cis_valid),
         "balanced_scale": scale, "pseudocount_balanced": pc,

@@ -4,7 +4,7 @@ Hi-C links: every inter-chromosomal pixel between two unmasked bins of reference
 by observed/expected, expected = the mean balanced contact of that chromosome pair over its valid
 bin pairs (zero pixels included, as ``cooltools.expected_trans``), with the same pseudocount as the
 cis graph (``pseudocount`` reads in balanced units). The top ``trans_top_percent`` % of those
-non-zero pixels are kept, at most ``trans_max_links``, exactly, in two streaming passes over the
+non-zero pixels are kept (among those above expected, O/E > 1), at most ``trans_max_links``, exactly, in two streaming passes over the
 pixel table in row blocks (memory O(kept links + one chunk)).
 
 Breakpoints: each BEDPE row (0-based half-open) links the bin holding the midpoint of its first
@@ -83,16 +83,19 @@ def hic_trans_links(src: HicSource, contigs: list[str], top_percent: float, max_
     expected = np.triu(expected) + np.triu(expected, 1).T
     k = min(int(round(top_percent / 100.0 * n_nonzero)), int(max_links))
     top = TopK(k)
+    n_enriched = 0
     for b1, b2, bal, c1, c2, _ in chunks():
         score = np.log(bal + pc) - np.log(expected[c1, c2] + pc)
-        top.add(b1 * nb + b2, score, bal)
+        enriched = score > 0  # observed above the pair's mean trans contact
+        n_enriched += int(enriched.sum())
+        top.add((b1 * nb + b2)[enriched], score[enriched], bal[enriched])
     keys, scores, _ = top.result()
     order = np.argsort(keys)
     keys, scores = keys[order], scores[order]
     b1, b2 = np.divmod(keys, nb)
     res = src.resolution
     stats = {"n_trans_pixels_nonzero": int(n_nonzero), "n_pixels_read": int(n_read), "n_hic_links": int(len(keys)),
-             "trans_top_k": int(k), "pseudocount_balanced": pc,
+             "trans_top_k": int(k), "n_trans_enriched": int(n_enriched), "pseudocount_balanced": pc,
              "mean_trans_balanced": float(sums.sum() / max(np.triu(pairs, 1).sum(), 1)),
              "seconds": time.time() - t0}
     return {"chrom1": np.array([contigs[c] for c in cid[b1]], dtype=object), "start1": local[b1] * res,
@@ -134,3 +137,21 @@ def breakpoint_links(path: str, src: HicSource, contigs: list[str], all_referenc
              "chrom2": np.array(out["chrom2"], dtype=object), "start2": np.array(out["start2"], np.int64),
              "score": np.full(n, np.nan), "source": np.array(["breakpoint"] * n, dtype=object)},
             {"n_breakpoint_links": n, "n_breakpoints_skipped": skipped})
+
+
+def check_breakpoints(path: str, reference_lengths: dict[str, int], aliases=None, chr_prefix: str = "auto") -> str:
+    """The BEDPE read as the trans-link job reads it, for the pre-flight: well-formed lines on reference
+    contigs, inside them. Returns a summary."""
+    cmap = ContigMap(list(reference_lengths), aliases, chr_prefix)
+    rows = read_bedpe(path)
+    for c1, s1, e1, c2, s2, e2, line in rows:
+        for c, s, e in ((c1, s1, e1), (c2, s2, e2)):
+            name = cmap.map(c)
+            if name is None:
+                raise HicError(f"{path}: line {line}: contig {c!r} is not in the reference (which has "
+                               f"{', '.join(list(reference_lengths)[:6])} ...). Fix: add it to "
+                               "references.<name>.contig_aliases or correct the BEDPE.")
+            if s >= reference_lengths[name]:
+                raise HicError(f"{path}: line {line}: {name}:{s}-{e} lies past the end of {name} "
+                               f"({reference_lengths[name]} bp). Fix: use coordinates of the reference assembly.")
+    return f"{len(rows)} breakpoint pairs"

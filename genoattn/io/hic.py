@@ -2,15 +2,22 @@
 
 Input contract
 --------------
-* A ``.cool`` file (one resolution) or a ``.mcool`` (``resolutions/{bp}`` groups). For an .mcool
-  ``references.{ref}.hic_resolution`` picks the resolution (default 10000); a resolution that is
-  not in the file is an error listing the available ones. For a .cool, a configured resolution
-  must equal the file's bin size.
+* A ``.cool`` file (one resolution) or a multi-resolution file: an ``.mcool`` (``resolutions/{bp}``
+  groups), or a legacy one whose zoom levels are numeric groups (``/0``, ``/1``, ...; each group's
+  bin size is its resolution). ``references.{ref}.hic_resolution`` picks the resolution (default
+  10000 when the file has it, else it must be set); a resolution that is not in the file is an
+  error listing the available ones. For a .cool, a configured resolution must equal its bin size.
 * Balancing weights are a bin-table column named by ``references.{ref}.hic_balance`` (``weight``
-  from ``cooler balance``; ``KR``, ``VC``, ... from other tools). When the column is missing,
+  from ``cooler balance``; ``KR``, ``VC``, ... from other tools). Weights are multiplicative
+  (balanced = count x w_i x w_j), as ``cooler balance`` writes them, unless they are divisive:
+  the column's ``divisive_weights`` attribute says so, else the names ``KR``, ``VC`` and
+  ``VC_SQRT`` are divisive (Juicer .hic converted with hic2cool, the 4DN portal), as cooler's own
+  ``Cooler.matrix(balance=...)`` assumes; divisive weights are inverted on reading. A selected contig
+  with more than ``levels.hic.max_masked_fraction`` of its bins masked is an error. When the column is missing,
   ``levels.hic.balance_missing`` decides: ``error`` stops with the exact ``cooler balance``
   command, ``balance`` computes the weights in memory with :func:`cooler.balance_cooler`
-  (``store=False``; the user's file is never modified). Bins whose weight is NaN are masked.
+  (``store=False``; the user's file is never modified; not converging is an error). Bins whose
+  weight is NaN (or zero, for divisive weights) are masked.
 * Chromosome names are mapped onto the reference's canonical names with
   :class:`genoattn.contigs.ContigMap` (aliases, then the chr-prefix policy). Cooler chromosomes
   that map to no reference contig (e.g. yeast ``chrMito``/``chr2-micron`` when the FASTA lacks
@@ -54,13 +61,31 @@ def _is_cooler_group(grp) -> bool:
     return all(k in grp for k in ("bins", "chroms", "pixels", "indexes"))
 
 
-def available_resolutions(path: str | os.PathLike) -> list[int]:
-    """Resolutions of an .mcool (``resolutions/{bp}`` groups holding a cooler)."""
+def _zoom_groups(path: str | os.PathLike) -> dict[int, str]:
+    """Resolution (bp) -> group of every cooler inside a multi-resolution file: ``resolutions/{bp}``
+    (.mcool) or legacy numeric zoom groups ``/0``, ``/1``, ... (whose resolution is their bin size)."""
     import h5py
+
+    out: dict[int, str] = {}
     with h5py.File(str(path), "r") as f:
-        if "resolutions" not in f:
-            return []
-        return sorted(int(k) for k in f["resolutions"] if k.isdigit() and _is_cooler_group(f["resolutions"][k]))
+        if "resolutions" in f:
+            for k in f["resolutions"]:
+                if k.isdigit() and _is_cooler_group(f["resolutions"][k]):
+                    out[int(k)] = f"resolutions/{k}"
+        else:
+            for k in f:
+                grp = f[k]
+                if k.isdigit() and isinstance(grp, h5py.Group) and _is_cooler_group(grp):
+                    binsize = grp.attrs.get("bin-size")
+                    if binsize is None:
+                        binsize = int(grp["bins"]["end"][0] - grp["bins"]["start"][0])
+                    out[int(binsize)] = k
+    return dict(sorted(out.items()))
+
+
+def available_resolutions(path: str | os.PathLike) -> list[int]:
+    """Resolutions of a multi-resolution cooler file ([] for a single .cool)."""
+    return list(_zoom_groups(path))
 
 
 def _looks_like_cooler(path) -> bool:
@@ -81,34 +106,65 @@ def open_cooler(path: str | os.PathLike, resolution: int | None = None):
     if not h5py.is_hdf5(str(path)):
         raise HicError(f"{path}: not a cooler (.cool/.mcool, HDF5) file. Fix: convert it with `cooler load` or "
                        f"hic2cool.")
-    with h5py.File(str(path), "r") as f:
-        multires = "resolutions" in f
-    # (cooler.fileops.is_cooler misses files of format-version 2 without a 'format' attribute)
-    if multires:
-        res = int(resolution or DEFAULT_MCOOL_RESOLUTION)
-        avail = available_resolutions(path)
-        if res not in avail:
-            raise HicError(
-                f"{path}: resolution {res} bp is not in this .mcool; available resolutions: "
-                f"{', '.join(map(str, avail)) or 'none'}. Fix: set references.<name>.hic_resolution to one of them "
-                f"(or make it with `cooler zoomify -r {res} <base>.cool`).")
-        uri = f"{path}::resolutions/{res}"
-    elif _looks_like_cooler(path):
-        uri = str(path)
-    else:
-        groups = cooler.fileops.list_coolers(str(path)) if path.suffix in (".cool", ".mcool", ".h5") else []
-        if not groups:
-            raise HicError(f"{path}: not a cooler (.cool/.mcool) file. Fix: convert it with `cooler load` or hic2cool.")
-        uri = f"{path}::{groups[0]}"
-    clr = cooler.Cooler(uri)
-    binsize = clr.binsize
+    try:
+        zooms = {} if _looks_like_cooler(path) else _zoom_groups(path)
+        if zooms:
+            avail = ", ".join(map(str, zooms))
+            if resolution is None:
+                if len(zooms) == 1:
+                    res = next(iter(zooms))
+                elif DEFAULT_MCOOL_RESOLUTION in zooms:
+                    res = DEFAULT_MCOOL_RESOLUTION
+                else:
+                    raise HicError(f"{path}: references.<name>.hic_resolution is not set and this multi-resolution "
+                                   f"file has no {DEFAULT_MCOOL_RESOLUTION} bp level (the default); available "
+                                   f"resolutions: {avail}. Fix: set references.<name>.hic_resolution to one of them.")
+            else:
+                res = int(resolution)
+                if res not in zooms:
+                    raise HicError(
+                        f"{path}: resolution {res} bp (references.<name>.hic_resolution) is not in this file; "
+                        f"available resolutions: {avail}. Fix: set hic_resolution to one of them (or make it "
+                        f"with `cooler zoomify -r {res} <base>.cool`).")
+            uri = f"{path}::{zooms[res]}"
+        elif _looks_like_cooler(path):
+            uri = str(path)
+        else:
+            raise HicError(f"{path}: no cooler inside this HDF5 file (no bins/chroms/pixels/indexes groups). Fix: "
+                           "convert it with `cooler load` or hic2cool.")
+        clr = cooler.Cooler(uri)
+        binsize = clr.binsize
+    except (OSError, KeyError) as exc:
+        raise HicError(f"{path}: cannot be read as a cooler ({type(exc).__name__}: {exc}); the file is truncated or "
+                       "corrupt. Fix: download or convert it again, and check it with `cooler info`.") from None
     if binsize is None:
         raise HicError(f"{uri}: variable-size bins are not supported. Fix: use a fixed-resolution cooler.")
-    if resolution is not None and not multires and int(resolution) != int(binsize):
+    if resolution is not None and not zooms and int(resolution) != int(binsize):
         raise HicError(f"{path}: resolution {resolution} bp requested but this .cool has only {binsize} bp; "
                        f"available resolutions: {binsize}. Fix: set references.<name>.hic_resolution to "
                        f"{binsize} or null, or use an .mcool with the resolution you need.")
     return clr, uri, int(binsize)
+
+
+def check_pixels_readable(clr, uri: str) -> None:
+    """Cheap integrity check of the pixel table (the pre-flight runs it): the index covers the table and
+    its last rows can be read, so a truncated or corrupt file stops before any job, not inside one."""
+    try:
+        with clr.open("r") as grp:
+            n = int(grp["pixels"]["bin1_id"].shape[0])
+            offsets = grp["indexes"]["bin1_offset"]
+            last = int(offsets[offsets.shape[0] - 1])
+            for col in ("bin1_id", "bin2_id", "count"):
+                if grp["pixels"][col].shape[0] != n:
+                    raise ValueError(f"pixels/{col} has {grp['pixels'][col].shape[0]} rows, bin1_id {n}")
+                if n:
+                    np.asarray(grp["pixels"][col][max(0, n - 1024):n])
+    except (OSError, KeyError, ValueError) as exc:
+        raise HicError(f"{uri}: the pixel table cannot be read ({type(exc).__name__}: {exc}); the file is truncated "
+                       "or corrupt. Fix: download or convert it again, and check it with `cooler info`.") from None
+    if last != n:
+        raise HicError(f"{uri}: the pixel index (indexes/bin1_offset) ends at row {last} but the pixel table has {n} "
+                       "rows; the file is truncated or corrupt. Fix: download or convert it again.")
 
 
 def balance_command(uri: str, name: str) -> str:
@@ -120,12 +176,29 @@ def balance_command(uri: str, name: str) -> str:
     return f"cp {path} {copy} && cooler balance --name {name} {target}"
 
 
-def load_weights(clr, uri: str, balance: str, missing: str = "error") -> tuple[np.ndarray, str]:
-    """Genome-wide balancing weights (float64, NaN = masked bin) and where they came from."""
+#: Weight columns that are divisive unless the column says otherwise (cooler's own convention).
+DIVISIVE_WEIGHT_NAMES = ("KR", "VC", "VC_SQRT")
+
+
+def weights_are_divisive(name: str, attrs) -> bool:
+    """The column's ``divisive_weights`` attribute when present, else whether the name is KR/VC/VC_SQRT."""
+    if "divisive_weights" in attrs:
+        return bool(attrs["divisive_weights"])
+    return name in DIVISIVE_WEIGHT_NAMES
+
+
+def load_weights(clr, uri: str, balance: str, missing: str = "error", max_iters: int = 200) -> tuple[np.ndarray, str]:
+    """Genome-wide multiplicative balancing weights (float64, NaN = masked bin) and where they came from."""
     cols = list(clr.bins().columns)
     if balance in cols:
         with clr.open("r") as grp:
-            w = np.asarray(grp["bins"][balance][:], dtype=np.float64)
+            column = grp["bins"][balance]
+            w = np.asarray(column[:], dtype=np.float64)
+            divisive = weights_are_divisive(balance, column.attrs)
+        if divisive:  # balanced = count / (w_i w_j): invert once, so the graph code multiplies
+            with np.errstate(divide="ignore"):
+                w = np.where(np.isfinite(w) & (w != 0), 1.0 / w, np.nan)
+            return w, f"column:{balance} (divisive, inverted)"
         return w, f"column:{balance}"
     extra = [c for c in cols if c not in ("chrom", "start", "end")]
     if missing == "error":
@@ -142,8 +215,35 @@ def load_weights(clr, uri: str, balance: str, missing: str = "error") -> tuple[n
                 uri, balance)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bias, stats = cooler.balance_cooler(clr, store=False, chunksize=10_000_000)
+        bias, stats = cooler.balance_cooler(clr, store=False, chunksize=10_000_000, max_iters=int(max_iters))
+    if not stats.get("converged", True):
+        raise HicError(
+            f"{uri}: in-memory balancing did not converge in {max_iters} iterations (variance {stats.get('var'):.3g}, "
+            f"tolerance {stats.get('tol'):.3g}), so the weights would be wrong. Fix: raise "
+            "levels.hic.balance_max_iters, or balance a copy with cooler and look at its report: "
+            f"`{balance_command(uri, balance)} --max-iters 1000`")
     return np.asarray(bias, dtype=np.float64), "cooler.balance_cooler(in memory)"
+
+
+def check_masked_fraction(src: "HicSource", contigs: list[str], limit: float) -> None:
+    """Stop when a selected contig has more than ``limit`` of its bins masked (NaN weight or past the
+    cooler's end): its graph would be (almost) only self loops. Contigs absent from the cooler on purpose
+    (levels.hic.missing_contig: skip) are left alone."""
+    bad = []
+    for c in contigs:
+        m = src.contigs[c]
+        if m.cooler is None:
+            continue
+        masked = src.bins(c)["masked"]
+        frac = float(masked.mean()) if len(masked) else 0.0
+        if frac > limit:
+            bad.append(f"{c} ({int(masked.sum())} of {len(masked)} bins, {frac:.0%})")
+    if bad:
+        raise HicError(
+            f"{src.uri}: balancing weights {src.balance!r} mask more than {limit:.0%} (levels.hic.max_masked_fraction) "
+            f"of the bins of {', '.join(bad)}; their contact graphs would be almost only self loops. Fix: check the "
+            f"weights (a failed or partial `cooler balance`; `cooler balance --force` on a copy), exclude the "
+            f"contig(s) with references.<name>.exclude, or raise levels.hic.max_masked_fraction.")
 
 
 @dataclass
@@ -211,7 +311,8 @@ def match_contigs(clr, uri: str, reference_lengths: Mapping[str, int], contigs: 
             f"{uri}: reference contig(s) {', '.join(absent)} are not in the cooler (its chromosomes: "
             f"{', '.join(clr.chromnames[:20])}{' ...' if len(clr.chromnames) > 20 else ''}; chr_prefix="
             f"{chr_prefix}). Fix: map the cooler's names with references.<name>.contig_aliases "
-            f"(e.g. {{{(unused or ['<cooler name>'])[0]!r}: {absent[0]!r}}}) or chr_prefix: auto, exclude the "
+            f"(e.g. {cmap.suggest_aliases(unused, absent, clr.chromsizes.to_dict(), reference_lengths)})"
+            f"{' or chr_prefix: auto' if chr_prefix == 'exact' else ''}, exclude the "
             f"contig(s) with references.<name>.exclude, or set levels.hic.missing_contig: skip.")
     problems = []
     for c in contigs:
@@ -240,16 +341,26 @@ def match_contigs(clr, uri: str, reference_lengths: Mapping[str, int], contigs: 
 
 
 def open_hic(path: str | os.PathLike, reference_lengths: Mapping[str, int], contigs: list[str], *,
-             resolution: int | None = None, balance: str = "weight", balance_missing: str = "error",
-             aliases: Mapping[str, str] | None = None, chr_prefix: str = "auto",
-             missing_contig: str = "error") -> HicSource:
-    """Open, pick the resolution, match contigs (cheap checks first), then load the weights."""
+             resolution: int | None, balance: str, balance_missing: str, aliases: Mapping[str, str] | None,
+             chr_prefix: str, missing_contig: str, max_masked_fraction: float,
+             balance_max_iters: int) -> HicSource:
+    """Open, pick the resolution, match contigs (cheap checks first), load the weights, check the mask."""
     clr, uri, res = open_cooler(path, resolution)
     matches, unused = match_contigs(clr, uri, reference_lengths, contigs, aliases, chr_prefix, missing_contig)
     if unused:
         log.info("%s: cooler chromosomes not used (not reference contigs of this run): %s", uri, ", ".join(unused))
-    weights, source = load_weights(clr, uri, balance, balance_missing)
-    return HicSource(str(path), uri, clr, res, balance, weights, source, matches, unused)
+    weights, source = load_weights(clr, uri, balance, balance_missing, balance_max_iters)
+    src = HicSource(str(path), uri, clr, res, balance, weights, source, matches, unused)
+    check_masked_fraction(src, contigs, max_masked_fraction)
+    return src
+
+
+def hic_options(ref: dict, hic_cfg: dict) -> dict:
+    """The keyword arguments of :func:`open_hic` from a reference entry and the ``levels.hic`` section."""
+    return {"resolution": ref["hic_resolution"], "balance": ref["hic_balance"],
+            "balance_missing": hic_cfg["balance_missing"], "aliases": ref["contig_aliases"],
+            "chr_prefix": ref["chr_prefix"], "missing_contig": hic_cfg["missing_contig"],
+            "max_masked_fraction": hic_cfg["max_masked_fraction"], "balance_max_iters": hic_cfg["balance_max_iters"]}
 
 
 def reference_lengths(fasta: str | os.PathLike, aliases: Mapping[str, str] | None = None) -> dict[str, int]:

@@ -44,11 +44,13 @@ def _read_sheet_cached(path: str, mtime: float) -> pd.DataFrame:
     try:
         df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment="#")
     except Exception as exc:  # pragma: no cover - pandas' message is good enough
-        raise SampleSheetError(f"sample sheet {path}: cannot be read as TSV ({exc})") from exc
+        raise SampleSheetError(f"sample sheet {path}: cannot be read as TSV ({exc}). Fix: write it tab-separated "
+                               "with a header line sample_id<TAB>cohort[<TAB>covariates]") from exc
     missing_cols = [c for c in ("sample_id", "cohort") if c not in df.columns]
     if missing_cols:
         raise SampleSheetError(f"sample sheet {path}: missing column(s) {', '.join(missing_cols)}; the header "
-                               f"must name sample_id and cohort (tab-separated), found {list(df.columns)}")
+                               f"must name sample_id and cohort, found {list(df.columns)}. Fix: a tab-separated "
+                               "header line sample_id<TAB>cohort (commas or spaces do not separate columns)")
     validator = jsonschema.Draft202012Validator(schema)
     problems = []
     for i, row in enumerate(df.to_dict(orient="records")):
@@ -57,7 +59,8 @@ def _read_sheet_cached(path: str, mtime: float) -> pd.DataFrame:
             problems.append(f"line {i + 2}, column {col}: {err.message}")
     if problems:
         raise SampleSheetError(f"sample sheet {path} is invalid:\n  " + "\n  ".join(problems[:20]) +
-                               f"\n(see {SCHEMA_PATH.name}: sample_id and cohort are required, no whitespace)")
+                               f"\nFix: correct those rows ({SCHEMA_PATH.name}: sample_id and cohort are required, "
+                               "without whitespace)")
     return df
 
 
@@ -65,7 +68,7 @@ def read_sample_sheet(path: str | os.PathLike) -> pd.DataFrame:
     """Read and validate the sheet; covariate columns stay strings (see :func:`covariates`)."""
     path = str(path)
     if not os.path.isfile(path):
-        raise SampleSheetError(f"sample sheet {path} does not exist; fix the config key `samples` "
+        raise SampleSheetError(f"sample sheet {path} does not exist. Fix: correct the config key `samples` "
                                "(or set it to null to keep every VCF sample)")
     return _read_sheet_cached(path, os.path.getmtime(path)).copy()
 
@@ -75,9 +78,16 @@ def vcf_samples(vcf: str | os.PathLike) -> list[str]:
     import pysam
 
     if not os.path.isfile(vcf):
-        raise FileNotFoundError(f"VCF {vcf} does not exist; fix cohorts.<name>.vcf in the config")
-    with pysam.VariantFile(str(vcf)) as vf:
-        return list(vf.header.samples)
+        raise FileNotFoundError(f"VCF {vcf} does not exist. Fix: correct cohorts.<name>.vcf in the config")
+    try:
+        with pysam.VariantFile(str(vcf)) as vf:
+            return list(vf.header.samples)
+    except (OSError, ValueError) as exc:
+        from genoattn.io.vcf import VcfError
+
+        raise VcfError(f"VCF {vcf}: its header cannot be read ({exc}); the file is truncated, corrupt or not a "
+                       f"VCF/BCF. Fix: download or copy it again (check with `bgzip -t {vcf}` or `bcftools view -h "
+                       f"{vcf}`)") from None
 
 
 def select_samples(config: dict, cohort: str) -> list[str]:

@@ -7,19 +7,27 @@ Contract (DESIGN.md "Stores", "Atomicity")
   attribute, so ``xarray.open_zarr(path[, group=...])`` gives named dims and coords.
 * Root attributes: ``genoattn_version``, ``level``, ``model`` (weights identity), ``config``
   (the values that shaped the data), ``inputs`` (path -> sha256 of the raw input files).
-* :func:`atomic_store` writes under ``{final}.tmp-{pid}-{uuid}`` beside the final path and
+* :func:`atomic_store` writes under ``{final}.tmp-{host}-{pid}-{uuid}`` beside the final path and
   renames into place only when the block finished without error; on error the temporary
   directory is removed. A killed job leaves only a ``.tmp-`` directory, which nothing reads
-  and the next run of the same job removes.
+  and the next run of the same job removes, unless its writer may still be running: a process
+  of this host that is alive, or a writer on another host (a cluster node) that wrote into it
+  within ``GENOATTN_STALE_TMP_HOURS`` (default 24) hours. Such a temporary is left alone (and
+  logged), so a CLI run beside a Snakemake job, or a SLURM retry beside its first attempt,
+  never pulls the store from under a live writer.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
+import logging
 import os
 import shutil
+import socket
+import time
 import uuid
 import warnings
 from pathlib import Path
@@ -30,6 +38,7 @@ import numpy as np
 from genoattn import __version__
 
 TMP_MARK = ".tmp-"
+log = logging.getLogger(__name__)
 
 
 def _zarr():
@@ -81,10 +90,53 @@ def input_checksums(paths: Iterable[str | os.PathLike | None]) -> dict[str, str]
     return out
 
 
+def _host() -> str:
+    return socket.gethostname().replace("-", "_") or "host"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    return True
+
+
+def _last_write(path: Path) -> float:
+    newest = path.stat().st_mtime
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            try:
+                newest = max(newest, os.stat(os.path.join(root, name)).st_mtime)
+            except OSError:
+                pass
+    return newest
+
+
+def writer_may_be_alive(tmp: Path) -> bool:
+    """Whether the writer of the temporary store ``tmp`` may still be running (see the module docstring)."""
+    tag = tmp.name.rsplit(TMP_MARK, 1)[-1].split("-")
+    host, pid = (tag[0], tag[1]) if len(tag) >= 3 else (_host(), tag[0])  # old names: {pid}-{uuid}
+    if host == _host():
+        return pid.isdigit() and int(pid) != os.getpid() and _pid_alive(int(pid))
+    hours = float(os.environ.get("GENOATTN_STALE_TMP_HOURS", 24))
+    try:
+        return time.time() - _last_write(tmp) < hours * 3600
+    except OSError:
+        return False
+
+
 def remove_stale_temporaries(final: str | os.PathLike) -> None:
+    """Remove the temporaries of earlier, dead writers of ``final``; leave those of live ones."""
     final = Path(final)
     if final.parent.is_dir():
         for p in final.parent.glob(final.name + TMP_MARK + "*"):
+            if writer_may_be_alive(p):
+                log.warning("%s: left in place, its writer may still be running (pid alive on this host, or written "
+                            "on another host within GENOATTN_STALE_TMP_HOURS); remove it by hand if it is not", p)
+                continue
             shutil.rmtree(p, ignore_errors=True)
 
 
@@ -94,7 +146,7 @@ def atomic_store(final: str | os.PathLike, attrs: dict[str, Any] | None = None) 
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(final)
-    tmp = final.parent / f"{final.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = final.parent / f"{final.name}{TMP_MARK}{_host()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     writer = StoreWriter(tmp, attrs=attrs)
     try:
         yield writer
@@ -102,8 +154,11 @@ def atomic_store(final: str | os.PathLike, attrs: dict[str, Any] | None = None) 
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            # zarr's write errors name no file: name the store (its temporary is removed)
+            raise OSError(exc.errno, f"{os.strerror(exc.errno)} while writing the store", str(final)) from None
         raise
 
 

@@ -53,6 +53,10 @@ DEFAULT_FILTERS = {"snvs_only": True, "biallelic": True, "filter_pass": True, "m
 _BASES = set("ACGTacgt")
 
 
+#: the empty BGZF block every complete bgzip/BCF file ends with (SAM spec 4.1.2)
+BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+
 class VcfError(ValueError):
     """Bad genotype input; the message names the file, the record and the fix."""
 
@@ -68,7 +72,7 @@ def check_vcf(vcf: str | os.PathLike, key: str = "cohorts.<name>.vcf") -> str:
     """Existence, compression and index of a VCF/BCF; returns the index path."""
     vcf = str(vcf)
     if not os.path.isfile(vcf):
-        raise VcfError(f"VCF {vcf} does not exist; fix config key {key}")
+        raise VcfError(f"VCF {vcf} does not exist. Fix: correct the config key {key}")
     with open(vcf, "rb") as fh:
         magic = fh.read(4)
     if magic[:2] != b"\x1f\x8b":
@@ -78,14 +82,47 @@ def check_vcf(vcf: str | os.PathLike, key: str = "cohorts.<name>.vcf") -> str:
     if idx is None:
         raise VcfError(f"VCF {vcf} has no index ({os.path.basename(vcf)}.csi or .tbi next to it); genoattn reads "
                        f"it region by region. Fix: bcftools index {vcf}  (or: tabix -p vcf {vcf})")
+    with open(vcf, "rb") as fh:
+        fh.seek(max(0, os.path.getsize(vcf) - len(BGZF_EOF)))
+        tail = fh.read()
+    if tail != BGZF_EOF:
+        raise VcfError(f"VCF {vcf} is truncated: it does not end with the BGZF end-of-file block (an interrupted "
+                       f"download or copy?). Fix: download or copy it again (check with `bgzip -t {vcf}`), then "
+                       f"index it again: bcftools index -f {vcf}")
+    if os.path.getmtime(idx) < os.path.getmtime(vcf):
+        raise VcfError(f"VCF {vcf}: its index {idx} is older than the VCF (the VCF was rewritten after it was "
+                       "indexed), so reading by region would silently miss or misplace records. Fix: index it "
+                       f"again: bcftools index -f {vcf}  (or: tabix -f -p vcf {vcf}); if the VCF did not change "
+                       f"(copied without keeping file times), `touch {idx}`")
     return idx
 
 
-def parse_region(region: str) -> tuple[str, int | None, int | None]:
+REGION_PATTERN = r"([^:\s]+)(?::([\d,]+)(?:-([\d,]+))?)?"
+
+
+def _records(iterator, vcf, contig: str):
+    """The records of a fetch; a block that cannot be read (corrupt or cut file) is a VcfError naming it."""
+    last = None
+    while True:
+        try:
+            rec = next(iterator)
+        except StopIteration:
+            return
+        except OSError as exc:
+            where = f"after record {contig}:{last}" if last else f"at the start of contig {contig}"
+            raise VcfError(f"VCF {vcf}: cannot be read {where} ({exc}); the file is corrupt or truncated. Fix: "
+                           f"download or copy it again (check with `bgzip -t {vcf}`), then index it again "
+                           f"(bcftools index -f {vcf})") from None
+        last = rec.pos
+        yield rec
+
+
+def parse_region(region: str, key: str = "cohorts.<name>.regions") -> tuple[str, int | None, int | None]:
     """'20', '20:1000000-2000000' (1-based inclusive, commas allowed) -> (contig, start0, end0)."""
-    m = re.fullmatch(r"([^:]+)(?::([\d,]+)(?:-([\d,]+))?)?", region.strip())
+    m = re.fullmatch(REGION_PATTERN, region.strip())
     if not m:
-        raise VcfError(f"region {region!r} is not contig[:start-end]")
+        raise VcfError(f"{key}: region {region!r} is not contig[:start[-end]]. Fix: write it as samtools and "
+                       "bcftools do, e.g. '20' or '20:1000000-2000000' (1-based, inclusive)")
     contig, s, e = m.groups()
     start = int(s.replace(",", "")) - 1 if s else None
     end = int(e.replace(",", "")) if e else None
@@ -214,7 +251,7 @@ def convert_vcf(vcf: str, out: str, samples: list[str] | None = None, *, filters
     header_set = set(header_samples)
     missing = [s for s in samples if s not in header_set]
     if missing:
-        raise VcfError(f"VCF {vcf}: sample(s) {', '.join(missing[:20])} are not in its header; fix the sample sheet")
+        raise VcfError(f"VCF {vcf}: sample(s) {', '.join(missing[:20])} are not in its header. Fix: correct the sample sheet")
     perm = None
     if samples != header_samples:
         # pysam writes a subset's columns in header order: reorder them to the requested order
@@ -236,7 +273,7 @@ def convert_vcf(vcf: str, out: str, samples: list[str] | None = None, *, filters
         unknown = [c for c, _, _ in wanted if c not in vf.header.contigs]
         if unknown:
             raise VcfError(f"VCF {vcf}: region contig(s) {', '.join(unknown)} are not in its header (which has "
-                           f"{', '.join(list(vf.header.contigs)[:6])}); fix {key}.regions (VCF contig names)")
+                           f"{', '.join(list(vf.header.contigs)[:6])}). Fix: correct {key}.regions (VCF contig names)")
     else:
         names = list(vf.index) if vf.index is not None else list(vf.header.contigs)
         wanted = [(c, None, None) for c in names]
@@ -253,7 +290,10 @@ def convert_vcf(vcf: str, out: str, samples: list[str] | None = None, *, filters
                 if has:
                     unmapped.append(c)
         if unmapped:
-            raise VcfError(cmap.unmapped_message(unmapped, f"VCF {vcf}", key) +
+            header_lengths = {c: vf.header.contigs[c].length for c in vf.header.contigs
+                              if vf.header.contigs[c].length}
+            raise VcfError(cmap.unmapped_message(unmapped, f"VCF {vcf}", key, lengths=header_lengths,
+                                                 reference_lengths=reference_lengths) +
                            f" Or restrict {key}.regions to contigs the reference has.")
         wanted = [w for w in wanted if cmap.map(w[0]) is not None]  # the others have no records
         canon = {c: cmap.map(c) for c, _, _ in wanted}
@@ -361,7 +401,7 @@ def convert_vcf(vcf: str, out: str, samples: list[str] | None = None, *, filters
         for c, start, end in wanted:
             ci = contig_ids.index(canon[c])
             try:
-                it = vf.fetch(c, start, end)
+                it = _records(vf.fetch(c, start, end), vcf, c)
             except ValueError:
                 continue  # contig in the header but without records / not in the index
             for rec in it:
@@ -395,11 +435,11 @@ def convert_vcf(vcf: str, out: str, samples: list[str] | None = None, *, filters
                 try:
                     g, p = parse_gt_field(parts[9] if len(parts) > 9 else "", S, ploidy, cache, parts[8])
                 except VcfError as exc:
-                    raise VcfError(f"VCF {vcf}, record {c}:{rec.pos} {rec.id or '.'}: {exc}. Fix the record "
+                    raise VcfError(f"VCF {vcf}, record {c}:{rec.pos} {rec.id or '.'}: {exc}. Fix: correct the record "
                                    f"(or set {key}.ploidy if the organism is not diploid)") from None
                 if g.max(initial=-1) >= len(alleles):
                     raise VcfError(f"VCF {vcf}, record {c}:{rec.pos}: a genotype refers to allele "
-                                   f"{int(g.max())} but the record has {len(alleles)} alleles; fix the record")
+                                   f"{int(g.max())} but the record has {len(alleles)} alleles. Fix: correct the record")
                 chunk.contig.append(ci)
                 chunk.pos.append(rec.pos)
                 chunk.vid.append(rec.id or ".")

@@ -34,7 +34,8 @@ FILL = {"call_genotype": -1, "call_genotype_mask": True, "call_genotype_phased":
 def plan_parts(vcf: str | os.PathLike, split_bp: int, regions: list[str] | None = None) -> list[str]:
     """The pieces of a conversion split every ``split_bp`` bp, as regions in the VCF's contig names
     (1-based inclusive, VCF order): each of ``regions`` (default: each contig of the VCF index) cut at
-    ``start + k * split_bp``. A record belongs to the piece holding its start, so the pieces' stores
+    ``start + k * split_bp``; the last piece of a whole contig is open-ended ('20:60000001'), so records past
+    a (wrong) ``##contig`` length are still read. A record belongs to the piece holding its start, so the pieces' stores
     joined in order equal the store of one conversion (:func:`join_parts`). A
     contig whose header has no length stays one piece."""
     import pysam
@@ -56,8 +57,13 @@ def plan_parts(vcf: str | os.PathLike, split_bp: int, regions: list[str] | None 
         if hi is None:
             parts.append(c if start is None else f"{c}:{lo + 1}")
             continue
-        for a in range(lo, max(hi, lo + 1), step):
-            parts.append(f"{c}:{a + 1}-{min(a + step, hi)}")
+        starts = list(range(lo, max(hi, lo + 1), step))
+        for a in starts[:-1]:
+            parts.append(f"{c}:{a + 1}-{a + step}")
+        # the last piece of a contig runs to its end whatever the ##contig length says (a header length
+        # shorter than the data must not drop records); within the user's region it stops at its end
+        parts.append(f"{c}:{starts[-1] + 1}-{min(starts[-1] + step, end)}" if end is not None
+                     else f"{c}:{starts[-1] + 1}")
     return parts
 
 

@@ -21,9 +21,9 @@ _attention_dtype = "auto"
 
 def configure(kernels_cfg: dict | None) -> None:
     """Process-wide defaults from the config's ``kernels`` section (backend, attention_dtype)."""
-    cfg = kernels_cfg or {}
-    set_default_backend(cfg.get("backend", "auto"))
-    set_attention_dtype(cfg.get("attention_dtype", "auto"))
+    cfg = kernels_cfg or {}  # the validated kernels section; None (outside a workflow): the defaults
+    set_default_backend(cfg["backend"] if cfg else "auto")
+    set_attention_dtype(cfg["attention_dtype"] if cfg else "auto")
 
 
 def set_attention_dtype(name: str) -> None:
@@ -50,6 +50,20 @@ def attention_dtype(x):
         return torch.bfloat16 if x.is_cuda and x.dtype == torch.float32 else None
     want = getattr(torch, name)
     return None if x.dtype == want else want
+
+
+def describe(device) -> dict:
+    """What a store records of the attention it was computed with: device, backend, attention dtype."""
+    import torch
+
+    device = torch.device(device) if not isinstance(device, torch.device) else device
+    backend = resolve(None, device)
+    name = os.environ.get(DTYPE_ENV_VAR) or _attention_dtype
+    if backend != "triton":
+        dtype = "float32 (the level's dtype; the attention dtype applies to the Triton kernels only)"
+    else:
+        dtype = "bfloat16" if name == "auto" else name
+    return {"device": str(device), "backend": backend, "attention_dtype": dtype}
 
 
 def set_default_backend(name: str) -> None:

@@ -326,9 +326,9 @@ def run(level4_paths, output, cfg: dict, trans_path=None, kernels_cfg: dict | No
         layout_cache=None, inputs=()) -> None:
     """Compute level 5 over the level-4 stores (in reference contig order) and write ``output``."""
     from genoattn.io.store import atomic_store, input_checksums, mark_coordinates
+    from genoattn.kernels.dispatch import describe
     from genoattn.model import build_module, pick_device
 
-    kernels_cfg = kernels_cfg or {}
     contigs, chrom, start, end, masked, emb = load_level4(level4_paths)
     if not contigs:
         raise ValueError("level 5 needs at least one level-4 store (check references.*.include/exclude)")
@@ -338,7 +338,7 @@ def run(level4_paths, output, cfg: dict, trans_path=None, kernels_cfg: dict | No
             raise ValueError(f"level-4 store of {c} has feature dim {e.shape[1]}, others {in_dim}: rerun level4")
     seq = SequenceLayout(tuple(contigs), tuple(len(s) for s in start), int(cfg["block_size"]))
     pairs, tstats = (trans_links_to_blocks(trans_path, seq, start, cfg.get("max_trans_links"))
-                     if cfg.get("trans_links", True) else (None, {"trans_links_used": 0}))
+                     if cfg["trans_links"] else (None, {"trans_links_used": 0}))
     layout, lstats, source = cached_block_layout(seq, layout_options(cfg), pairs, layout_cache)
     log.info("level5: %d bins in %d contigs, %d blocks, %d nnz blocks (density %.4f), layout %s",
              sum(seq.n_bins), len(contigs), lstats["n_blocks"], lstats["nnz_blocks"], lstats["density"], source)
@@ -354,8 +354,8 @@ def run(level4_paths, output, cfg: dict, trans_path=None, kernels_cfg: dict | No
     position[pos] = np.concatenate([np.arange(n) for n in seq.n_bins])
 
     module, identity = build_module(lambda: ChromosomeAttention(in_dim, cfg["dim"], cfg["heads"]), "level5",
-                                    cfg.get("checkpoint"), cfg.get("seed", 0))
-    device = pick_device(kernels_cfg.get("device", "auto"))
+                                    cfg["checkpoint"], cfg["seed"])
+    device = pick_device(kernels_cfg["device"])
     module = module.to(device)
     with torch.inference_mode():
         out = module(torch.from_numpy(x).to(device), torch.from_numpy(position).to(device), layout.to(device),
@@ -364,6 +364,7 @@ def run(level4_paths, output, cfg: dict, trans_path=None, kernels_cfg: dict | No
     out[mask_real] = 0.0
 
     attrs = {"level": "level5", "contigs": contigs, "dim": cfg["dim"], "heads": cfg["heads"], "model": identity,
+             "kernels": describe(device),
              "config": {**cfg, "in_dim": in_dim}, "layout": {**lstats, **tstats, "cache": source},
              "nnz_blocks": lstats["nnz_blocks"], "density": lstats["density"], "random_seed": int(cfg["seed"]),
              "n_trans_links_used": int(tstats.get("trans_links_used", 0)), "n_bins": int(len(pos)),

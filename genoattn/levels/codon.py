@@ -259,8 +259,8 @@ def encode_codons(module: CodonAttention, codons: tx.CodonTable, bases: Level1Ba
 
 
 def level_config(config: dict) -> tuple[dict, dict]:
-    levels = config.get("levels", {})
-    return dict(levels.get("level2", {})), dict(levels.get("annotation", {}))
+    levels = config["levels"]
+    return dict(levels["level2"]), dict(levels["annotation"])
 
 
 def load_model_inputs(annotation, contig: str, ann_cfg: dict, source: str):
@@ -268,9 +268,8 @@ def load_model_inputs(annotation, contig: str, ann_cfg: dict, source: str):
     if not hasattr(annotation, "columns"):
         from genoattn.io.annotation import read_annotation
         annotation = read_annotation(annotation)
-    return tx.build_transcripts(annotation, on_error=ann_cfg.get("on_error", "skip"),
-                                select=ann_cfg.get("transcripts", "canonical"),
-                                canonical_tags=tuple(ann_cfg.get("canonical_tags", tx.DEFAULT_CANONICAL_TAGS)),
+    return tx.build_transcripts(annotation, on_error=ann_cfg["on_error"], select=ann_cfg["transcripts"],
+                                canonical_tags=tuple(ann_cfg["canonical_tags"]),
                                 contigs=[contig], source=source)
 
 
@@ -297,10 +296,11 @@ def run(annotation, level1: str, output: str, contig: str, config: dict, inputs=
 
     ``annotation``: annotation.parquet path (or its DataFrame); ``config``: the validated config."""
     from genoattn.io.store import atomic_store, input_checksums
+    from genoattn.kernels.dispatch import describe
     from genoattn.model import build_module, pick_device
 
     cfg, ann_cfg = level_config(config)
-    device = torch.device(device) if device else pick_device(config.get("kernels", {}).get("device", "auto"))
+    device = torch.device(device) if device else pick_device(config["kernels"]["device"])
     source = str(annotation) if not hasattr(annotation, "columns") else "annotation table"
     model = load_model_inputs(annotation, contig, ann_cfg, source)
     bases = Level1Bases(level1)
@@ -310,26 +310,26 @@ def run(annotation, level1: str, output: str, contig: str, config: dict, inputs=
     qc = dict(model.qc)
     skipped = dict(model.skipped)
     qc.setdefault("missing_level1_bases", 0)
-    transcripts = transcripts_with_bases(model.transcripts, bases, qc, skipped, ann_cfg.get("on_error", "skip"), source)
+    transcripts = transcripts_with_bases(model.transcripts, bases, qc, skipped, ann_cfg["on_error"], source)
     exons = tx.exon_table(transcripts)
     codons = tx.codon_table(transcripts, exons)
-    dim, heads = int(cfg.get("dim", 128)), int(cfg.get("heads", 8))
-    module, identity = build_module(lambda: CodonAttention(bases.dim, dim, heads, int(cfg.get("layers", 1))),
-                                    "level2", cfg.get("checkpoint"), int(cfg.get("seed", 0)))
+    dim, heads = int(cfg["dim"]), int(cfg["heads"])
+    module, identity = build_module(lambda: CodonAttention(bases.dim, dim, heads, int(cfg["layers"])),
+                                    "level2", cfg["checkpoint"], int(cfg["seed"]))
     module.to(device)
     qc.update(transcripts=len(transcripts), coding_transcripts=sum(t.coding for t in transcripts),
               exons=len(exons), coding_exons=int((np.diff(codons.exon_offset) > 0).sum()), codons=len(codons))
-    attrs = {"level": "level2", "contig": contig, "dim": dim, "model": identity,
+    attrs = {"level": "level2", "contig": contig, "dim": dim, "model": identity, "kernels": describe(device),
              "config": {"level2": cfg, "annotation": ann_cfg, "level1_dim": bases.dim,
                         "level1_reverse_complement": bool(bases.attrs.get("reverse_complement", True))},
              "inputs": input_checksums([annotation if isinstance(annotation, (str, Path)) else None, *inputs]),
              "qc": qc, "skipped_transcripts": dict(list(skipped.items())[:1000]),
              "codon_assignment": "a codon split by an intron belongs to the exon holding its first base"}
-    budget = int(cfg.get("tokens_per_call", 65536))
+    budget = int(cfg["tokens_per_call"])
     with atomic_store(output, attrs=attrs) as w:
         from genoattn.io.store import mark_coordinates
 
-        codon_dtype = np.dtype(cfg.get("codon_dtype", "float16"))
+        codon_dtype = np.dtype(cfg["codon_dtype"])
         emb_out = w.create("codon_embedding", (len(codons), dim), codon_dtype, dims=("codon", "feature"),
                            chunks=(65536, dim))
         exon_emb = np.zeros((len(exons), dim), np.float32)

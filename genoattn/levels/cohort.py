@@ -48,9 +48,6 @@ N_ALLELE_CLASSES = 17
 N_FOURIER = 16
 _BASE_INDEX = {"A": 0, "C": 1, "G": 2, "T": 3}
 
-DEFAULTS = {"dim": 256, "heads": 16, "window": 200, "n_global": 8, "layers": 1, "mlp_ratio": 4,
-            "samples_per_shard": 100, "batch_size": 4, "query_block": 1024, "windows": "contigs",
-            "block_embedding": False, "seed": 0, "checkpoint": None}
 
 
 # -- features ---------------------------------------------------------------------------------------
@@ -196,19 +193,6 @@ class CohortModel(nn.Module):
         return x[:, :self.n_global], x[:, self.n_global:]
 
 
-def level6_options(config: dict) -> dict:
-    opts = dict(DEFAULTS)
-    opts.update(config.get("levels", {}).get("level6", {}) or {})
-    return opts
-
-
-def shard_count(config: dict, cohort: str) -> int:
-    """Shards of a cohort, known at DAG-build time from the sample sheet / VCF header."""
-    from genoattn.io.samples import n_shards, select_samples
-
-    return n_shards(len(select_samples(config, cohort)), int(level6_options(config)["samples_per_shard"]))
-
-
 def _segments(g, ld, windows: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     contig = np.asarray(g["variant_contig"][:], np.int64)
     bs = np.asarray(ld["ld_block_start"][:], np.int64)
@@ -226,7 +210,7 @@ def build_model(opts: dict, context_dim: int):
 
     return build_module(lambda: CohortModel(opts["dim"], opts["heads"], opts["window"], opts["n_global"],
                                             opts["layers"], opts["mlp_ratio"], context_dim),
-                        "level6", opts.get("checkpoint"), int(opts.get("seed", 0)))
+                        "level6", opts["checkpoint"], int(opts["seed"]))
 
 
 def embed_samples(genotypes: str, ld_blocks: str, sample_range: tuple[int, int], opts: dict,
@@ -296,7 +280,8 @@ def embed_samples(genotypes: str, ld_blocks: str, sample_range: tuple[int, int],
 
 
 def _level_config(opts: dict) -> dict:
-    return {k: opts[k] for k in DEFAULTS if k in opts} | {"ld_blocks": opts.get("ld_blocks", {})}
+    """The levels.level6 keys a store records (those the job read)."""
+    return dict(opts)
 
 
 def run_shard(genotypes: str, ld_blocks: str, out: str, shard: int, opts: dict, level5: str | None = None,
@@ -304,6 +289,8 @@ def run_shard(genotypes: str, ld_blocks: str, out: str, shard: int, opts: dict, 
     """Write results/{cohort}/level6_shards/{shard}.zarr for samples [shard*sps, (shard+1)*sps)."""
     from genoattn.io.samples import shard_slices
     from genoattn.io.store import atomic_store, input_checksums, mark_coordinates, open_group
+    from genoattn.kernels.dispatch import describe
+    from genoattn.model import pick_device
 
     S = int(open_group(genotypes)["sample_id"].shape[0])
     slices = shard_slices(S, int(opts["samples_per_shard"]))
@@ -313,7 +300,8 @@ def run_shard(genotypes: str, ld_blocks: str, out: str, shard: int, opts: dict, 
     sl = slices[shard]
     res, identity, info = embed_samples(genotypes, ld_blocks, (sl.start, sl.stop), opts, level5, device)
     attrs = {"level": "level6_shard", "cohort": cohort, "shard": shard, "sample_start": sl.start,
-             "sample_stop": sl.stop, "model": identity, "config": _level_config(opts), "info": info,
+             "sample_stop": sl.stop, "model": identity, "kernels": describe(pick_device(device)),
+             "config": _level_config(opts), "info": info,
              "inputs": input_checksums([]), "genotypes": genotypes, "level5": level5}
     with atomic_store(out, attrs=attrs) as w:
         w.write("sample_id", res["sample_id"], dims=("samples",))
@@ -336,7 +324,8 @@ def gather(shards: list[str], genotypes: str, ld_blocks: str, out: str, opts: di
     identity = dict(first.attrs["model"])
     nb = int(ld["ld_block_start"].shape[0])
     has_block = "block_embedding" in first
-    attrs = {"level": "level6", "cohort": cohort, "model": identity, "config": _level_config(opts),
+    attrs = {"level": "level6", "cohort": cohort, "model": identity, "kernels": dict(first.attrs.get("kernels", {})),
+             "config": _level_config(opts),
              "inputs": input_checksums([]), "genotypes": genotypes, "ld_blocks": ld_blocks,
              "n_shards": len(shards), "level5": first.attrs.get("level5"), "info": dict(first.attrs.get("info", {})),
              "sample_embedding": "final-norm mean of the global tokens' outputs",
@@ -381,14 +370,6 @@ def gather(shards: list[str], genotypes: str, ld_blocks: str, out: str, opts: di
         mark_coordinates(w, *coords)
 
 
-def level5_path(config: dict, cohort: str) -> str | None:
-    ref = config["cohorts"][cohort].get("reference")
-    if not ref:
-        return None
-    p = os.path.join(config.get("results", "results"), ref, "level5.zarr")
-    return p
-
-
 # -- what the rules call -------------------------------------------------------------------------------
 def run_genotypes(config: dict, cohort: str, out: str, region: str | None = None) -> dict:
     """results/{cohort}/genotypes.zarr from the cohort's VCF/BCF, the sample sheet and the filters;
@@ -401,20 +382,20 @@ def run_genotypes(config: dict, cohort: str, out: str, region: str | None = None
     c = config["cohorts"][cohort]
     samples = select_samples(config, cohort)
     ref_names = selected = lengths = None
-    if c.get("reference"):
+    if c["reference"]:
         from genoattn.io.fasta import fasta_index
 
         r = config["references"][c["reference"]]
         recs = fasta_index(r["fasta"])
-        ref_names = canonical_fasta_names([x.name for x in recs], r.get("contig_aliases"))
+        ref_names = canonical_fasta_names([x.name for x in recs], r["contig_aliases"])
         lengths = dict(zip(ref_names, (x.length for x in recs)))
         selected = select_contigs(ref_names, r["include"], r["exclude"])
     cfg = {"cohort": cohort, **c, "samples_sheet": config.get("samples"), "n_samples": len(samples)}
-    return convert_vcf(c["vcf"], out, samples, filters=c.get("filters"), reference_names=ref_names,
+    return convert_vcf(c["vcf"], out, samples, filters=c["filters"], reference_names=ref_names,
                        selected_contigs=selected, reference_lengths=lengths,
-                       contig_aliases=c.get("contig_aliases"), chr_prefix=c.get("chr_prefix", "auto"),
-                       regions=[region] if region else c.get("regions"), ploidy=int(c.get("ploidy", 2)),
-                       chunk_variants=c.get("chunk_variants"), chunk_samples=int(c.get("chunk_samples", 1000)),
+                       contig_aliases=c["contig_aliases"], chr_prefix=c["chr_prefix"],
+                       regions=[region] if region else c["regions"], ploidy=int(c["ploidy"]),
+                       chunk_variants=c["chunk_variants"], chunk_samples=int(c["chunk_samples"]),
                        config=cfg, extra_inputs=[config.get("samples")], key=f"cohorts.{cohort}",
                        allow_empty=region is not None)
 
@@ -429,8 +410,3 @@ def join_genotypes(config: dict, cohort: str, parts: list[str], out: str) -> dic
     cfg = {"cohort": cohort, **c, "samples_sheet": config.get("samples"), "n_samples": n_samples}
     return join_parts(parts, out, config=cfg, key=f"cohorts.{cohort}")
 
-
-def run_ld_blocks(config: dict, cohort: str, genotypes: str, out: str) -> dict:
-    from genoattn.ld import write_ld_blocks
-
-    return write_ld_blocks(genotypes, out, level6_options(config).get("ld_blocks"), {"cohort": cohort})

@@ -171,11 +171,12 @@ def exon_inputs(exons: tx.ExonTable, codons: Level2Codons, bases: Level1Bases, t
 def run(annotation, level1: str, level2: str, output: str, contig: str, config: dict, inputs=(), device=None) -> dict:
     """Compute level 3 for one contig and write ``output`` atomically. Returns the QC counts."""
     from genoattn.io.store import atomic_store, input_checksums, mark_coordinates
+    from genoattn.kernels.dispatch import describe
     from genoattn.model import build_module, pick_device
 
-    levels = config.get("levels", {})
-    cfg, ann_cfg = dict(levels.get("level3", {})), dict(levels.get("annotation", {}))
-    device = torch.device(device) if device else pick_device(config.get("kernels", {}).get("device", "auto"))
+    levels = config["levels"]
+    cfg, ann_cfg = dict(levels["level3"]), dict(levels["annotation"])
+    device = torch.device(device) if device else pick_device(config["kernels"]["device"])
     source = str(annotation) if not hasattr(annotation, "columns") else "annotation table"
     if not hasattr(annotation, "columns"):
         from genoattn.io.annotation import read_annotation
@@ -188,16 +189,16 @@ def run(annotation, level1: str, level2: str, output: str, contig: str, config: 
     qc = dict(model.qc)
     skipped = dict(model.skipped)
     qc.setdefault("missing_level1_bases", 0)
-    transcripts = transcripts_with_bases(model.transcripts, bases, qc, skipped, ann_cfg.get("on_error", "skip"), source)
+    transcripts = transcripts_with_bases(model.transcripts, bases, qc, skipped, ann_cfg["on_error"], source)
     exons = tx.exon_table(transcripts)
     if len(exons) != len(codons.exon_id) or list(exons.exon_id) != list(codons.exon_id):
         raise ValueError(f"level-2 store {level2} lists other exons than the annotation {source} with the current "
                          f"levels.annotation settings gives (stale level-2 store?). Fix: rerun level 2 for {contig}.")
     genes = tx.gene_table(ann_df, transcripts)
-    dim, heads = int(cfg.get("dim", 256)), int(cfg.get("heads", 16))
+    dim, heads = int(cfg["dim"]), int(cfg["heads"])
     module, identity = build_module(
-        lambda: ExonAttention(codons.dim, bases.dim, dim, heads, int(cfg.get("layers", 1)), int(cfg.get("max_rank", 64))),
-        "level3", cfg.get("checkpoint"), int(cfg.get("seed", 0)))
+        lambda: ExonAttention(codons.dim, bases.dim, dim, heads, int(cfg["layers"]), int(cfg["max_rank"])),
+        "level3", cfg["checkpoint"], int(cfg["seed"]))
     module.to(device)
     n_codons = np.diff(codons.exon_offset)
     n_bases = np.where(exons.cds_start >= 0, (exons.end - exons.start) - (exons.cds_end - exons.cds_start),
@@ -207,7 +208,7 @@ def run(annotation, level1: str, level2: str, output: str, contig: str, config: 
     qc.update(transcripts=len(transcripts), exons=len(exons), genes=len(genes))
     exon_emb = np.zeros((len(exons), dim), np.float32)
     tx_emb = np.zeros((len(transcripts), dim), np.float32)
-    budget = int(cfg.get("tokens_per_call", 262144))
+    budget = int(cfg["tokens_per_call"])
     with torch.no_grad():
         for ta, tb in batches_by_tokens(per_tx, budget):
             ea, eb = int(exons.transcript_offset[ta]), int(exons.transcript_offset[tb])
@@ -219,7 +220,7 @@ def run(annotation, level1: str, level2: str, output: str, contig: str, config: 
     gene_emb = np.zeros((len(genes), dim), np.float32)
     np.add.at(gene_emb, t_gene, tx_emb)
     gene_emb /= np.maximum(np.bincount(t_gene, minlength=len(genes)), 1)[:, None]
-    attrs = {"level": "level3", "contig": contig, "dim": dim, "model": identity,
+    attrs = {"level": "level3", "contig": contig, "dim": dim, "model": identity, "kernels": describe(device),
              "config": {"level3": cfg, "annotation": ann_cfg, "level2_dim": codons.dim, "level1_dim": bases.dim},
              "inputs": input_checksums([annotation if isinstance(annotation, (str, Path)) else None, *inputs]),
              "qc": qc, "skipped_transcripts": dict(list(skipped.items())[:1000])}

@@ -13,8 +13,9 @@ import torch
 
 from genoattn import alphabet
 from genoattn.io.store import RowWriter, atomic_store, mark_coordinates, open_group, read_attrs
-from genoattn.levels.nucleotide import (NucleotideAttention, exon_positions, owner_window, strand_symmetric,
+from genoattn.levels.nucleotide import (exon_positions, level1_module, owner_window, strand_symmetric,
                                         window_starts)
+from genoattn.kernels.dispatch import describe
 from genoattn.model import build_module, pick_device
 from genoattn.runtime import Progress
 
@@ -23,8 +24,8 @@ log = logging.getLogger(__name__)
 
 def load_model(cfg: dict, device: torch.device):
     module, identity = build_module(
-        lambda: NucleotideAttention(cfg["dim"], cfg["heads"], cfg["window"]), "level1",
-        cfg.get("checkpoint"), cfg.get("seed", 0))
+        lambda: level1_module(cfg), "level1",
+        cfg["checkpoint"], cfg["seed"])
     return module.to(device), identity
 
 
@@ -66,7 +67,7 @@ def run(tokens_path: str, contig: str, out: str, cfg: dict, annotation_path: str
 
     attrs = {"level": "level1", "contig": contig, "contig_length": length, "window": window, "stride": stride,
              "dim": cfg["dim"], "heads": cfg["heads"], "reverse_complement": cfg["reverse_complement"],
-             "model": identity, "config": cfg,
+             "model": identity, "kernels": describe(dev), "config": cfg,
              "inputs": inputs if inputs is not None else read_attrs(tokens_path).get("inputs", {}),
              "annotation": annotation_path}
     dim = cfg["dim"]

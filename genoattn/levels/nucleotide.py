@@ -32,6 +32,7 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from genoattn import alphabet, kernels
@@ -39,44 +40,110 @@ from genoattn import alphabet, kernels
 log = logging.getLogger(__name__)
 
 
-class NucleotideAttention(nn.Module):
-    """Base embedding + learned positions + one pre-norm transformer block (attention + MLP).
+def rotary_tables(length: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin [length, head_dim // 2] of rotary position embeddings (RoPE)."""
+    half = head_dim // 2
+    inv = 1.0 / (base ** (torch.arange(half, dtype=torch.float32) / half))
+    angle = torch.arange(length, dtype=torch.float32)[:, None] * inv[None]
+    return angle.cos(), angle.sin()
 
-    Shapes::
 
-        tokens  [B, W]     uint8/long codes
-        mask    [B, W]     bool, True = real base (not PAD)
-        returns [B, W, dim]
-    """
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Apply RoPE to ``x`` [B, H, W, D] (the two halves of the head dim are the pairs)."""
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
-    def __init__(self, dim: int = 128, heads: int = 8, window: int = 512, mlp_ratio: int = 4):
+
+class NucleotideBlock(nn.Module):
+    """Pre-norm transformer block: multi-head attention with rotary positions, then an MLP."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: int = 4):
         super().__init__()
-        if dim % heads:
-            raise ValueError(f"dim {dim} is not divisible by heads {heads}")
-        self.dim, self.heads, self.window = dim, heads, window
-        self.base = nn.Parameter(torch.randn(4, dim) * 0.5)
-        self.register_buffer("composition", torch.from_numpy(alphabet.COMPOSITION.copy()), persistent=False)
-        self.pos = nn.Parameter(torch.randn(window, dim) * 0.02)
+        self.heads = heads
         self.norm1 = nn.LayerNorm(dim)
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, mlp_ratio * dim), nn.GELU(), nn.Linear(mlp_ratio * dim, dim))
 
-    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
-        comp = self.composition[tokens.long()]            # [B, W, 4]; PAD rows are zero
-        return comp @ self.base + self.pos[: tokens.shape[1]]
+    def forward(self, x, mask, cos, sin, backend=None):
+        B, W, D = x.shape
+        qkv = self.qkv(self.norm1(x)).view(B, W, 3, self.heads, D // self.heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)     # [B, H, W, head_dim] each
+        q, k = rotate(q, cos, sin), rotate(k, cos, sin)
+        att = kernels.attention(q, k, v, key_padding_mask=mask, backend=backend)
+        x = x + self.proj(att.transpose(1, 2).reshape(B, W, D))
+        return x + self.mlp(self.norm2(x))
 
-    def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None, backend: str | None = None):
+
+class NucleotideAttention(nn.Module):
+    """Base embedding, a local depthwise convolution, ``layers`` transformer blocks, a final norm.
+
+    Positions enter as rotary embeddings of q and k (relative: attention can find a base's neighbours
+    wherever the window starts); the depthwise convolution over ``conv_kernel`` bases gives every base
+    its immediate context before attention. Both are what let masked-base training learn sequence
+    context rather than base composition (benchmarks/RESULTS.md, level 1 training).
+
+    Shapes::
+
+        tokens  [B, W]     uint8/long codes (W <= window)
+        mask    [B, W]     bool, True = real base (not PAD)
+        returns [B, W, dim]
+    """
+
+    def __init__(self, dim: int = 128, heads: int = 8, window: int = 512, layers: int = 2, conv_kernel: int = 9,
+                 mlp_ratio: int = 4):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim {dim} is not divisible by heads {heads}")
+        if (dim // heads) % 2:
+            raise ValueError(f"head dim {dim // heads} must be even (rotary positions rotate pairs)")
+        self.dim, self.heads, self.window = dim, heads, window
+        self.base = nn.Parameter(torch.randn(4, dim) * 0.5)
+        self.register_buffer("composition", torch.from_numpy(alphabet.COMPOSITION.copy()), persistent=False)
+        self.conv_kernel = conv_kernel
+        if conv_kernel:
+            self.conv_norm = nn.LayerNorm(dim)
+            self.conv = nn.Conv1d(dim, dim, conv_kernel, padding=conv_kernel // 2, groups=dim)
+            self.conv_proj = nn.Linear(dim, dim)
+        self.blocks = nn.ModuleList(NucleotideBlock(dim, heads, mlp_ratio) for _ in range(layers))
+        self.norm_out = nn.LayerNorm(dim)
+        cos, sin = rotary_tables(window, dim // heads)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+
+    def base_embedding(self, tokens: torch.Tensor) -> torch.Tensor:
+        """[B, W, dim]: each code's A/C/G/T fractions times the base table (PAD rows are zero)."""
+        return self.composition[tokens.long()] @ self.base
+
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self.base_embedding(tokens)
+        if self.conv_kernel:
+            real = (tokens != alphabet.PAD).unsqueeze(-1).to(x.dtype)
+            # padding enters the convolution as zeros (as past the window's ends), never as LayerNorm's bias
+            h = self.conv((self.conv_norm(x) * real).transpose(1, 2)).transpose(1, 2)
+            x = x + self.conv_proj(F.gelu(h))
+        return x
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None, backend: str | None = None,
+                checkpoint_blocks: bool = False):
         if mask is None:
             mask = tokens != alphabet.PAD
         x = self.embed(tokens)
-        B, W, _ = x.shape
-        qkv = self.qkv(self.norm1(x)).view(B, W, 3, self.heads, self.dim // self.heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)     # [B, H, W, D] each
-        att = kernels.attention(q, k, v, key_padding_mask=mask, backend=backend)
-        x = x + self.proj(att.transpose(1, 2).reshape(B, W, self.dim))
-        return x + self.mlp(self.norm2(x))
+        W = x.shape[1]
+        cos, sin = self.rope_cos[:W], self.rope_sin[:W]
+        for block in self.blocks:
+            if checkpoint_blocks and torch.is_grad_enabled():  # gradient checkpointing (training option)
+                x = torch.utils.checkpoint.checkpoint(block, x, mask, cos, sin, backend, use_reentrant=False)
+            else:
+                x = block(x, mask, cos, sin, backend)
+        return self.norm_out(x)
+
+
+def level1_module(cfg: dict) -> NucleotideAttention:
+    """The level-1 module a validated ``levels.level1`` section describes (the runner and training agree)."""
+    return NucleotideAttention(cfg["dim"], cfg["heads"], cfg["window"], cfg["layers"], cfg["conv_kernel"])
 
 
 def strand_symmetric(module: NucleotideAttention, tokens: torch.Tensor, backend: str | None = None):

@@ -50,6 +50,7 @@ import torch
 from torch import nn
 
 from genoattn import kernels
+from genoattn.io.bedlike import read_bed  # noqa: F401 (re-exported: genoattn.levels.regulatory.read_bed)
 
 log = logging.getLogger(__name__)
 
@@ -237,40 +238,7 @@ def _gene_context_wanted(setting, level3_path) -> bool:
     return bool(level3_path) and os.path.exists(level3_path)
 
 
-# -- regulatory-element nodes ----------------------------------------------------------------------
-def read_bed(path, contig: str, aliases=None, chr_prefix: str = "auto", contig_length: int | None = None):
-    """Intervals of ``contig`` in a BED file (gzip allowed; 0-based half-open, as BED is).
-
-    Columns: chrom, start, end[, name]. Names are matched to ``contig`` through the alias map and the
-    chr-prefix policy; records on other contigs are skipped. Returns a dict start, end, name (sorted).
-    """
-    from genoattn.contigs import ContigMap
-    from genoattn.io.bedlike import iter_records
-
-    cmap = ContigMap([contig], aliases, chr_prefix)
-    starts, ends, names = [], [], []
-    for lineno, f in iter_records(path):
-        if len(f) < 3:
-            raise ValueError(f"{path}: line {lineno}: a BED record needs chrom, start, end separated by tabs; "
-                             f"got {' '.join(f)[:80]!r}")
-        if cmap.map(f[0]) != contig:
-            continue
-        try:
-            s, e = int(f[1]), int(f[2])
-        except ValueError:
-            raise ValueError(f"{path}: line {lineno}: start/end {f[1]!r}/{f[2]!r} are not integers "
-                             "(BED is 0-based half-open: fix the record or remove it)") from None
-        if s < 0 or e <= s or (contig_length is not None and s >= contig_length):
-            raise ValueError(f"{path}: line {lineno}: interval {f[0]}:{s}-{e} is empty, negative or past the "
-                             f"end of {contig} ({contig_length} bp); fix or remove the record")
-        starts.append(s)
-        ends.append(min(e, contig_length) if contig_length is not None else e)
-        names.append(f[3] if len(f) > 3 and f[3] not in ("", ".") else f"{contig}:{s}-{e}")
-    order = np.argsort(np.asarray(starts, dtype=np.int64), kind="stable")
-    return {"start": np.asarray(starts, dtype=np.int64)[order], "end": np.asarray(ends, dtype=np.int64)[order],
-            "name": np.asarray(names, dtype=object)[order]}
-
-
+# -- regulatory-element nodes (the BED reader: genoattn.io.bedlike.read_bed) ------------------------
 def element_graph(bin_start, bin_end, indptr, indices, el_start, el_end):
     """Lift the bin contact graph onto regulatory elements.
 
@@ -385,10 +353,10 @@ def run(hic_path, level1_path, output, cfg: dict, level3_path=None, kernels_cfg:
     ``contig_policy``: the reference's ``contig_aliases`` / ``chr_prefix`` for the BED's names.
     """
     from genoattn.io.store import atomic_store, input_checksums, mark_coordinates, open_group
+    from genoattn.kernels.dispatch import describe
     from genoattn.model import build_module, pick_device
 
-    kernels_cfg = kernels_cfg or {}
-    nodes = cfg.get("nodes", "auto")
+    nodes = cfg["nodes"]
     if nodes == "regulatory_elements" and not regulatory_elements:
         raise ValueError("levels.level4.nodes is regulatory_elements but the reference has no "
                          "regulatory_elements BED: set references.<name>.regulatory_elements or nodes: auto")
@@ -400,8 +368,8 @@ def run(hic_path, level1_path, output, cfg: dict, level3_path=None, kernels_cfg:
         elements = read_bed(regulatory_elements, name, policy.get("contig_aliases"), policy.get("chr_prefix", "auto"),
                             int(np.asarray(g["end"][-1:])[0]) if g["end"].shape[0] else None)
         log.info("level4 %s: %d regulatory elements from %s", name, len(elements["start"]), regulatory_elements)
-    data = load_bins_and_features(hic_path, level1_path, level3_path, cfg.get("gene_context", "auto"),
-                                  cfg.get("tad_features", True), elements)
+    data = load_bins_and_features(hic_path, level1_path, level3_path, cfg["gene_context"], cfg["tad_features"],
+                                  elements)
     bins = data["bins"]
     n = len(bins["start"])
     masked = np.asarray(bins["masked"] | ~data["covered"], dtype=bool)
@@ -418,8 +386,8 @@ def run(hic_path, level1_path, output, cfg: dict, level3_path=None, kernels_cfg:
                              gene_dim=data["gene_dim"],
                              n_bin_features=0 if data["bin_features"] is None else data["bin_features"].shape[1])
 
-    module, identity = build_module(factory, "level4", cfg.get("checkpoint"), cfg.get("seed", 0))
-    device = pick_device(kernels_cfg.get("device", "auto"))
+    module, identity = build_module(factory, "level4", cfg["checkpoint"], cfg["seed"])
+    device = pick_device(kernels_cfg["device"])
     module = module.to(device)
     t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
     if n == 0:
@@ -438,7 +406,7 @@ def run(hic_path, level1_path, output, cfg: dict, level3_path=None, kernels_cfg:
     attrs = {
         "level": "level4", "contig": contig or data["hic_attrs"].get("contig"),
         "resolution": data["hic_attrs"].get("resolution"), "dim": cfg["dim"], "heads": cfg["heads"],
-        "edge_dim": cfg["edge_dim"], "model": identity,
+        "edge_dim": cfg["edge_dim"], "model": identity, "kernels": describe(device),
         "config": {**cfg, "edge_feature_names": data["edge_feature_names"], "level1_dim": data["level1_dim"],
                    "gene_dim": data["gene_dim"]},
         "gene_context": bool(data["use_genes"]),

@@ -32,19 +32,19 @@ def selected_records(fasta_path, aliases=None, include=(".*",), exclude=()):
     dup = {c for c in canonical if canonical.count(c) > 1}
     if dup:
         raise fasta.FastaError(f"{fasta_path}: contig_aliases map several records onto {sorted(dup)}; "
-                               "fix the alias map so each reference contig has one name")
+                               "Fix: correct the alias map (references.<name>.contig_aliases, --alias) so each reference contig has one name")
     keep = set(select_contigs(canonical, include, exclude))
     out = [(c, r.name, r.length) for c, r in zip(canonical, records) if c in keep]
     if not out:
         raise fasta.FastaError(f"{fasta_path}: no contig left after include={list(include)} exclude={list(exclude)}; "
-                               f"the FASTA has {', '.join(canonical[:8])}. Fix the patterns in references.*.include/exclude")
+                               f"the FASTA has {', '.join(canonical[:8])}. Fix: correct the patterns of references.<name>.include/exclude (--include/--exclude)")
     return out
 
 
 def run(fasta_path: str, out: str, reference: dict, chunk_size: int = 1 << 20) -> None:
     """Tokenize the selected contigs of ``fasta_path`` into the store ``out``."""
     records = selected_records(fasta_path, reference.get("contig_aliases"),
-                               reference.get("include", [".*"]), reference.get("exclude", []))
+                               reference["include"], reference["exclude"])
     total = sum(r[2] for r in records)
     log.info("tokenizing %d contigs, %d bp, from %s", len(records), total, fasta_path)
     attrs = {
@@ -54,7 +54,7 @@ def run(fasta_path: str, out: str, reference: dict, chunk_size: int = 1 << 20) -
         "alphabet": alphabet.LETTERS,
         "fasta": str(fasta_path),
         "inputs": input_checksums([fasta_path]),
-        "config": {"chunk_size": chunk_size, "contig_aliases": reference.get("contig_aliases", {}),
+        "config": {"chunk_size": chunk_size, "contig_aliases": reference["contig_aliases"],
                    "include": reference.get("include"), "exclude": reference.get("exclude")},
     }
     progress = Progress(total, "tokenize bp")

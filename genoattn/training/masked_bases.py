@@ -1,36 +1,35 @@
-"""Level 1, masked-base prediction: train the nucleotide layer on a genome's own sequence.
+"""Level 1, masked-base prediction: the nucleotide layer learns a genome's sequence context.
 
 Input contract
 --------------
-* ``tokens.zarr`` (level 0): one group per contig, ``tokens`` uint8 codes of :mod:`genoattn.alphabet`.
-  Every contig of the store is used (the reference's include/exclude made it); the token arrays are
-  held in memory (one byte per base: 12 MB for yeast, 3.1 GB for human).
-* The layer is built from ``levels.level1`` (window, dim, heads, seed): the checkpoint fits the
-  config that will load it.
+* ``tokens.zarr`` (level 0): one group per contig, ``tokens`` uint8 codes of :mod:`genoattn.alphabet`;
+  the contig arrays are held in memory (one byte per base: 12 MB for yeast, 3.1 GB for human).
+* The split (:mod:`genoattn.training.split`): training draws windows from the training contigs only;
+  validation and test contigs are only scored.
+* The layer is built from ``levels.level1`` (window, dim, heads, layers, conv_kernel, seed), so the
+  checkpoint fits the config that loads it.
 
 Objective
 ---------
-Each step draws ``batch`` windows of ``window`` bp at uniform random positions of the genome
-(windows with less than ``min_acgt`` A/C/G/T bases are drawn again), reverse-complements half of
-them (level 1 averages both strands at inference), and hides ``mask_fraction`` of their A/C/G/T
-positions behind ``N`` (composition 1/4 each: "unknown base"; IUPAC codes and N stay as they are and
-are never targets; soft-masked bases are ordinary bases here, as the tokens are case-folded). A
-linear head (dim -> 4) on the layer's output predicts the hidden bases; the loss is their
-cross-entropy (nats; ln 4 = 1.386 is guessing).
+Each step draws ``batch`` windows of ``window`` bp at uniform random positions of the training contigs
+(windows with less than ``min_acgt`` A/C/G/T are drawn again), reverse-complements half of them (level 1
+averages both strands at inference), and hides ``mask_fraction`` of their A/C/G/T behind ``N`` (the
+alphabet's "unknown base": the mean of the four base embeddings; IUPAC codes and N are never targets;
+soft-masked bases are ordinary bases, the tokens are case-folded). A head (LayerNorm + Linear, dim -> 4)
+predicts the hidden bases; the loss is their cross-entropy (nats; ln 4 = 1.386 is guessing).
 
-A fixed, seeded validation set of windows is scored before and after training; both numbers go into
-the checkpoint's metadata with ``trained=true``. Only the layer is saved (the head is a training
-device): ``levels.level1.checkpoint: <file>`` then gives stores with ``model.trained: true``.
+Held-out metric (:func:`heldout_windows`)
+-----------------------------------------
+Every held-out contig is tiled into windows; in each window the bases at positions ``offset + 8k``
+(``offset`` drawn once per window with a fixed seed) are hidden, so no two hidden bases are within 7 bp
+and the ±3 bp context a k-mer model uses is never hidden. Perplexity = exp(mean cross-entropy over the
+hidden A/C/G/T); accuracy = share predicted right. The baselines of benchmarks/level1_training.py are
+scored on exactly these positions.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import math
-import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -39,37 +38,32 @@ import torch.nn.functional as F
 from genoattn import alphabet
 from genoattn.io.store import open_group, read_attrs
 
-log = logging.getLogger(__name__)
-
 ACGT = np.array([alphabet.A, alphabet.C, alphabet.G, alphabet.T], dtype=np.uint8)
+ACGT_INDEX = np.full(alphabet.N_CODES, -1, dtype=np.int64)
+ACGT_INDEX[ACGT] = np.arange(4)
+#: spacing of the hidden bases of the held-out metric (no two within GRID - 1 bp)
+GRID = 8
+QUICK_WINDOWS = 256
 
 
-@dataclass
-class TrainOptions:
-    steps: int = 1000
-    batch: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    warmup: int = 50
-    mask_fraction: float = 0.15
-    min_acgt: float = 0.5
-    val_windows: int = 64
-    seed: int = 0
-    log_every: int = 50
+def load_contigs(tokens_path: str, contigs: list[str]) -> dict[str, np.ndarray]:
+    have = set(read_attrs(tokens_path)["contigs"])
+    missing = [c for c in contigs if c not in have]
+    if missing:
+        raise ValueError(f"{tokens_path} has no contig {', '.join(missing)}: it was tokenized with other "
+                         "include/exclude settings. Fix: rerun `snakemake tokenize`")
+    return {c: np.asarray(open_group(tokens_path, c)["tokens"][:], dtype=np.uint8) for c in contigs}
 
 
 class GenomeWindows:
-    """Random windows of a tokens.zarr store (contigs held in memory, drawn by length)."""
+    """Random windows of some contigs (held in memory), drawn uniformly by position."""
 
-    def __init__(self, tokens_path: str, window: int):
-        attrs = read_attrs(tokens_path)
-        self.contigs = list(attrs["contigs"])
-        self.arrays = [np.asarray(open_group(tokens_path, c)["tokens"][:], dtype=np.uint8) for c in self.contigs]
-        lengths = np.array([len(a) for a in self.arrays], dtype=np.float64)
-        if not len(lengths) or lengths.max() < window:
-            raise ValueError(f"{tokens_path}: no contig is as long as the level-1 window ({window} bp); "
+    def __init__(self, arrays: dict[str, np.ndarray], window: int, source: str = "tokens"):
+        self.arrays = [a for a in arrays.values() if len(a) >= window]
+        if not self.arrays:
+            raise ValueError(f"{source}: no training contig is as long as the level-1 window ({window} bp); "
                              "lower levels.level1.window or train on a larger genome")
-        usable = np.where(lengths >= window, lengths - window + 1, 0)
+        usable = np.array([len(a) - window + 1 for a in self.arrays], dtype=np.float64)
         self.weights = usable / usable.sum()
         self.window = window
         self.is_acgt = np.zeros(alphabet.N_CODES, dtype=bool)
@@ -79,8 +73,7 @@ class GenomeWindows:
         out = np.empty((n, self.window), dtype=np.uint8)
         filled = 0
         for _ in range(100):
-            k = rng.choice(len(self.arrays), size=n - filled, p=self.weights)
-            for ci in k:
+            for ci in rng.choice(len(self.arrays), size=n - filled, p=self.weights):
                 a = self.arrays[ci]
                 s = int(rng.integers(0, len(a) - self.window + 1))
                 w = a[s:s + self.window]
@@ -90,7 +83,7 @@ class GenomeWindows:
             if filled == n:
                 return out
         raise ValueError(f"could not draw {n} windows with >= {min_acgt:.0%} A/C/G/T bases in 100 tries: the "
-                         "genome is mostly N; lower min_acgt")
+                         "genome is mostly N; lower training.level1.min_acgt")
 
 
 def mask_batch(windows: np.ndarray, rng: np.random.Generator, fraction: float):
@@ -99,94 +92,110 @@ def mask_batch(windows: np.ndarray, rng: np.random.Generator, fraction: float):
     w = windows.copy()
     flip = rng.random(len(w)) < 0.5
     w[flip] = alphabet.COMPLEMENT[w[flip, ::-1]]
-    target = np.full(w.shape, -100, dtype=np.int64)
-    acgt_index = np.full(alphabet.N_CODES, -1, dtype=np.int64)
-    acgt_index[ACGT] = np.arange(4)
-    idx = acgt_index[w]
+    idx = ACGT_INDEX[w]
     hide = (idx >= 0) & (rng.random(w.shape) < fraction)
-    target[hide] = idx[hide]
+    target = np.where(hide, idx, -100)
     inputs = w.copy()
     inputs[hide] = alphabet.N
     return inputs, target
 
 
-def _loss(module, head, inputs, target, backend):
-    out = module(inputs, backend=backend)
-    logits = head(out)
-    loss = F.cross_entropy(logits.reshape(-1, 4), target.reshape(-1), ignore_index=-100)
-    hit = (logits.argmax(-1) == target) & (target >= 0)
-    return loss, hit.sum().item() / max(int((target >= 0).sum()), 1)
+def heldout_windows(arrays: dict[str, np.ndarray], window: int, seed: int = 0):
+    """(inputs, targets) of the held-out metric over ``arrays`` (see the module docstring): windows tiled
+    from each contig's start (the last one padded), bases at ``offset + 8k`` hidden."""
+    rng = np.random.default_rng(seed)
+    inputs, targets = [], []
+    for a in arrays.values():
+        for s in range(0, len(a), window):
+            w = np.zeros(window, dtype=np.uint8)
+            piece = a[s:s + window]
+            w[:len(piece)] = piece
+            idx = ACGT_INDEX[w]
+            hide = np.zeros(window, dtype=bool)
+            hide[int(rng.integers(0, GRID))::GRID] = True
+            hide &= idx >= 0
+            if not hide.any():
+                continue
+            targets.append(np.where(hide, idx, -100))
+            w[hide] = alphabet.N
+            inputs.append(w)
+    if not inputs:
+        return np.zeros((0, window), np.uint8), np.zeros((0, window), np.int64)
+    return np.stack(inputs), np.stack(targets)
 
 
-@torch.no_grad()
-def evaluate(module, head, val, device, backend) -> tuple[float, float]:
-    module.eval()
-    losses, accs = [], []
-    for inputs, target in val:
-        loss, acc = _loss(module, head, torch.from_numpy(inputs).to(device), torch.from_numpy(target).to(device),
-                          backend)
-        losses.append(loss.item())
-        accs.append(acc)
-    return float(np.mean(losses)), float(np.mean(accs))
+class MaskedBases:
+    """The level-1 objective (see the module docstring)."""
 
+    level = "level1"
+    name = "masked-base prediction"
 
-def train_level1(tokens_path: str, level1_cfg: dict, out: str, options: TrainOptions | None = None,
-                 device: str = "auto", backend: str | None = None) -> dict:
-    """Train the level-1 layer by masked-base prediction on ``tokens_path``; write the checkpoint ``out``
-    (safetensors) and ``out``.log.tsv (one line per ``log_every`` steps). Returns the summary."""
-    from genoattn.levels.nucleotide import NucleotideAttention
-    from genoattn.model import build_module, pick_device, save_checkpoint
-    from genoattn.runtime import Progress
+    def __init__(self, module, tokens_path: str, split: dict[str, list[str]], cfg: dict, backend=None,
+                 device: torch.device | None = None):
+        self.module = module
+        dim = module.dim
+        with torch.random.fork_rng(devices=[]):  # the head's initial weights follow training.level1.seed
+            torch.manual_seed(cfg["seed"])
+            self.head = torch.nn.Sequential(torch.nn.LayerNorm(dim), torch.nn.Linear(dim, 4))
+        self.cfg, self.backend, self.split = cfg, backend, split
+        self.device = device or torch.device("cpu")
+        self.window = module.window
+        self.train_data = GenomeWindows(load_contigs(tokens_path, split["train"]), self.window, tokens_path)
+        self.heldout = {}
+        for name in ("validation", "test"):
+            if split[name]:
+                inputs, targets = heldout_windows(load_contigs(tokens_path, split[name]), self.window,
+                                                  seed={"validation": 1, "test": 2}[name])
+                self.heldout[name] = (inputs, targets)
 
-    opt = options or TrainOptions()
-    dev = pick_device(device)
-    window = int(level1_cfg["window"])
-    data = GenomeWindows(tokens_path, window)
-    module, identity = build_module(lambda: NucleotideAttention(level1_cfg["dim"], level1_cfg["heads"], window),
-                                    "level1", level1_cfg.get("checkpoint"), level1_cfg.get("seed", 0))
-    module = module.to(dev)
-    torch.manual_seed(opt.seed)
-    head = torch.nn.Linear(level1_cfg["dim"], 4).to(dev)
-    rng_val = np.random.default_rng(opt.seed + 1)
-    val = [mask_batch(data.draw(min(opt.batch, opt.val_windows - i), rng_val, opt.min_acgt), rng_val,
-                      opt.mask_fraction) for i in range(0, opt.val_windows, opt.batch)]
-    val_before = evaluate(module, head, val, dev, backend)
-    params = list(module.parameters()) + list(head.parameters())
-    optim = torch.optim.AdamW(params, lr=opt.lr, weight_decay=opt.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(optim, lambda s: min(1.0, (s + 1) / max(opt.warmup, 1)))
-    rng = np.random.default_rng(opt.seed)
-    progress = Progress(opt.steps, f"level-1 training on {Path(tokens_path).name}")
-    log_path = Path(f"{out}.log.tsv")
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    rows, recent = ["step\tloss\taccuracy\tlr"], []
-    t0 = time.time()
-    module.train()
-    for step in range(1, opt.steps + 1):
-        inputs, target = mask_batch(data.draw(opt.batch, rng, opt.min_acgt), rng, opt.mask_fraction)
-        loss, acc = _loss(module, head, torch.from_numpy(inputs).to(dev), torch.from_numpy(target).to(dev), backend)
-        if not math.isfinite(loss.item()):
-            raise FloatingPointError(f"level-1 training: loss is {loss.item()} at step {step}; lower --lr")
-        optim.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optim.step()
-        sched.step()
-        recent.append((loss.item(), acc))
-        if step % opt.log_every == 0 or step == opt.steps:
-            ls, ac = np.mean(recent, axis=0)
-            rows.append(f"{step}\t{ls:.5f}\t{ac:.4f}\t{sched.get_last_lr()[0]:.3g}")
-            recent = []
-        progress.update()
-    val_after = evaluate(module, head, val, dev, backend)
-    summary = {"steps": opt.steps, "seconds": round(time.time() - t0, 2),
-               "val_loss_before": round(val_before[0], 5), "val_loss_after": round(val_after[0], 5),
-               "val_accuracy_before": round(val_before[1], 4), "val_accuracy_after": round(val_after[1], 4),
-               "tokens": str(tokens_path), "started_from": identity["weights"], "options": asdict(opt),
-               "window": window, "dim": level1_cfg["dim"], "heads": level1_cfg["heads"]}
-    log_path.write_text("\n".join(rows) + "\n")
-    module.eval()
-    save_checkpoint(module, out, "level1", {"trained": "true", "objective": "masked-base prediction",
-                                            "training": json.dumps(summary)})
-    log.info("level-1 training: validation loss %.4f -> %.4f nats (accuracy %.3f -> %.3f) in %d steps; wrote %s",
-             val_before[0], val_after[0], val_before[1], val_after[1], opt.steps, out)
-    return summary
+    def batch(self, rng, size):
+        inputs, target = mask_batch(self.train_data.draw(size, rng, self.cfg["min_acgt"]), rng,
+                                    self.cfg["mask_fraction"])
+        return {"inputs": torch.from_numpy(inputs), "target": torch.from_numpy(target)}
+
+    def loss(self, module, head, batch, checkpoint_blocks=False):
+        inputs, target = batch["inputs"].to(self.device), batch["target"].to(self.device)
+        logits = head(module(inputs, backend=self.backend, checkpoint_blocks=checkpoint_blocks))
+        loss = F.cross_entropy(logits.reshape(-1, 4).float(), target.reshape(-1), ignore_index=-100)
+        hit = ((logits.argmax(-1) == target) & (target >= 0)).sum().item()
+        n = int((target >= 0).sum())
+        return loss, {"accuracy": hit / max(n, 1), "tokens": int(inputs.numel())}
+
+    @torch.no_grad()
+    def predict(self, module, head, inputs: np.ndarray, batch: int = 64) -> np.ndarray:
+        """Log-probabilities [n, window, 4] (float32) of the model on ``inputs``."""
+        out = np.zeros((*inputs.shape, 4), np.float32)
+        for i in range(0, len(inputs), batch):
+            x = torch.from_numpy(inputs[i:i + batch]).to(self.device)
+            out[i:i + batch] = F.log_softmax(head(module(x, backend=self.backend)).float(), -1).cpu().numpy()
+        return out
+
+    @torch.no_grad()
+    def evaluate(self, module, head, split, quick=False):
+        if split not in self.heldout:
+            return {}
+        was = module.training
+        module.eval()
+        head.eval()
+        inputs, targets = self.heldout[split]
+        if quick and len(inputs) > QUICK_WINDOWS:
+            pick = np.linspace(0, len(inputs) - 1, QUICK_WINDOWS).astype(np.int64)
+            inputs, targets = inputs[pick], targets[pick]
+        total, hits, n = 0.0, 0, 0
+        for i in range(0, len(inputs), 64):
+            logp = self.predict(module, head, inputs[i:i + 64])
+            t = targets[i:i + 64]
+            sel = t >= 0
+            lp = logp[sel]
+            total += float(-lp[np.arange(len(lp)), t[sel]].sum())
+            hits += int((lp.argmax(-1) == t[sel]).sum())
+            n += int(sel.sum())
+        module.train(was)
+        head.train(was)
+        return {"perplexity": round(math.exp(total / max(n, 1)), 5), "accuracy": round(hits / max(n, 1), 5),
+                "cross_entropy": round(total / max(n, 1), 5), "bases": n,
+                "windows": int(len(inputs)), "quick": bool(quick)}
+
+    def describe(self):
+        return {"split": self.split, "heldout_protocol": f"every {GRID}th base hidden (random offset per window)",
+                "window": self.window}

@@ -8,24 +8,31 @@
 # reads too) and runs workflow/scripts/run_job.py. Parsing this file imports neither torch nor zarr.
 import os
 
+from snakemake.exceptions import WorkflowError
+
 from genoattn import jobs as J
 from genoattn.checks import preflight
 from genoattn.config import workflow_config
 from genoattn.workflow import Layout
 
-_validated = workflow_config(
-    config,
-    workflow.overwrite_configfiles,
-    workflow.config_settings.overwrite_config,
-    base_dir=os.getcwd(),
-)
-config.clear()
-config.update(_validated)
-# Every input against its reference (indexes and headers only), before any job runs; only in the
-# process that plans the jobs, not again in each cluster job that re-parses the workflow.
-if workflow.is_main_process:
-    preflight(config, quiet=True)
-L = Layout(config)
+try:
+    _validated = workflow_config(
+        config,
+        workflow.overwrite_configfiles,
+        workflow.config_settings.overwrite_config,
+        base_dir=os.getcwd(),
+    )
+    config.clear()
+    config.update(_validated)
+    # Every input against its reference (indexes and headers only), before any job runs; only in the
+    # process that plans the jobs, not again in each cluster job that re-parses the workflow.
+    if workflow.is_main_process:
+        preflight(config, quiet=True)
+    L = Layout(config)
+except (
+    ValueError
+) as _error:  # a bad config or input: its message (file, record, fix), no Python frames
+    raise WorkflowError(str(_error)) from None
 
 # The repository root, for the SLURM jobs' precommand (profiles/slurm/job_env.sh) and the conda
 # envs' post-deploy scripts (pip install of this checkout); exported to jobs by sbatch.
@@ -49,10 +56,10 @@ wildcard_constraints:
     contig="[^/]+",
 
 
-def job_output(rule):
-    """The rule's output pattern, its wildcards left as {name}."""
+def job_output(rule, sibling=None):
+    """The rule's output pattern, its wildcards left as {name} (``sibling``: a file beside it)."""
     spec = J.spec(rule)
-    return spec.output_path(L, {n: f"{{{n}}}" for n in spec.wildcard_names})
+    return spec.output_path(L, {n: f"{{{n}}}" for n in spec.wildcard_names}, sibling)
 
 
 def job_inputs(rule):

@@ -35,6 +35,12 @@ def build_annotation(annotation: str | os.PathLike, fasta: str | os.PathLike, ou
     info["contig_aliases"] = dict(contig_aliases or {})
     info["chr_prefix"] = chr_prefix
     unmapped = info["unmapped_contigs"]
+    if unmapped and info["unmapped_rows"] == len(df):
+        from genoattn.io.annotation.errors import AnnotationError
+
+        # nothing of the annotation is on the reference: levels 2-3 would run on an empty gene set
+        raise AnnotationError(cmap.unmapped_message(list(unmapped), str(annotation), f"references.{reference}")
+                              + " None of the annotation's contigs is in the FASTA, so no gene could be used.")
     if unmapped:
         msg = cmap.unmapped_message(list(unmapped), str(annotation), f"references.{reference}")
         log.warning("%s Their %d rows are kept with contig=null (source_contig holds the name) and later "
@@ -56,5 +62,5 @@ def build_annotation(annotation: str | os.PathLike, fasta: str | os.PathLike, ou
 
 def run(annotation, fasta, output, reference_cfg: Mapping, reference: str) -> dict:
     """Entry point of workflow/scripts/annotation.py."""
-    return build_annotation(annotation, fasta, output, contig_aliases=reference_cfg.get("contig_aliases") or {},
-                            chr_prefix=reference_cfg.get("chr_prefix", "auto"), reference=reference)
+    return build_annotation(annotation, fasta, output, contig_aliases=reference_cfg["contig_aliases"],
+                            chr_prefix=reference_cfg["chr_prefix"], reference=reference)

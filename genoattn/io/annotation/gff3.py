@@ -169,7 +169,7 @@ def _assemble_gff3(ids, leaves, path: Path, st: _Stats):
             if nxt in seen:
                 raise _err(path, ids[cur][5], _read_line(path, ids[cur][5]),
                            f"the Parent chain of {rid!r} is a cycle",
-                           "fix the ID/Parent attributes so that genes are at the top")
+                           "Fix: correct the ID/Parent attributes so that genes are at the top")
             seen.append(nxt)
             cur = nxt
         for s in seen:

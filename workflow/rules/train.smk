@@ -1,0 +1,34 @@
+# Training stage: one job per trainable level and reference with `held_out` contigs
+# (genoattn/training/). A level loads its training output with `levels.<level>.checkpoint: train`;
+# the checkpoint is then an input of the level's rules, so retraining reruns that level and those
+# above. A killed training job resumes from its state.pt (beside the outputs) when rerun.
+
+
+rule train_level1:
+    input:
+        unpack(job_inputs("train_level1")),
+    output:
+        model=job_output("train_level1"),
+        metrics=job_output("train_level1", "model.json"),
+    log:
+        L.path("{reference}", "logs", "train", "level1.log"),
+    benchmark:
+        L.path("{reference}", "benchmarks", "train", "level1.tsv")
+    conda:
+        ENV_GPU
+    container:
+        IMAGE_GPU
+    threads: J.spec("train_level1").threads
+    resources:
+        mem_mb=job_mem_mb("train_level1"),
+        gpu=config["training"]["devices"],
+    params:
+        config=job_params("train_level1"),
+        derived=job_derived("train_level1"),
+    script:
+        "../scripts/run_job.py"
+
+
+rule train:
+    input:
+        TARGETS["train"],
