@@ -364,9 +364,16 @@ def graph_attention(h, a_src, a_dst, indptr, indices, edge_attr=None, w_edge=Non
     """
     indptr = indptr.to(h.device, torch.int64)
     indices = indices.to(h.device, torch.int64)
+    dtype = h.dtype
+    if dtype in (torch.float16, torch.bfloat16):
+        # half inputs: accumulate in float32 (a node sums up to thousands of messages), cast back at the end
+        h, a_src, a_dst = h.float(), a_src.float(), a_dst.float()
+        edge_attr = edge_attr.float() if edge_attr is not None else None
+        w_edge = w_edge.float() if w_edge is not None else None
     ebias = None
     if edge_attr is not None:
         if w_edge is None:
             raise ValueError("graph_attention: edge_attr given without w_edge")
         ebias = edge_attr.to(h.dtype) @ w_edge.to(h.dtype)
-    return _GraphAttention.apply(h, a_src, a_dst, ebias, indptr, indices, float(negative_slope), int(chunk_edges))
+    out = _GraphAttention.apply(h, a_src, a_dst, ebias, indptr, indices, float(negative_slope), int(chunk_edges))
+    return out.to(dtype)

@@ -16,9 +16,21 @@ FLOOR = {torch.float64: 1e-9, torch.float32: 2e-5, torch.bfloat16: 3e-2, torch.f
 FACTOR = 4.0
 
 
+_calls: dict[str, int] = {}
+
+
 def rng():
+    """A generator seeded from the test's id (and how often it asked): every run of a test sees the same
+    inputs, so a tolerance is met or not, never by luck. GENOATTN_TEST_SEED=<n> shifts every seed (explore
+    other inputs: `for s in 1 2 3; do GENOATTN_TEST_SEED=$s pytest tests/kernels; done`)."""
+    import hashlib
+    import os
+
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+    _calls[test] = _calls.get(test, 0) + 1
+    key = f"{test}#{_calls[test]}#{os.environ.get('GENOATTN_TEST_SEED', '0')}"
     g = torch.Generator()
-    g.manual_seed(int(torch.randint(0, 2**31 - 1, (1,)).item()))  # fresh per call, printed on failure
+    g.manual_seed(int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "little"))
     return g
 
 
@@ -35,27 +47,33 @@ def three_way(fn, golden_fn, inputs, dtype, device="cpu", tensor_args=None):
     ins = [x.detach().to(device=device, dtype=dtype).requires_grad_() for x in inputs]
     ins_ref = [x.detach().to(device=device, dtype=dtype).requires_grad_() for x in inputs]
     ins64 = [x.detach().to(device=device, dtype=torch.float64).requires_grad_() for x in inputs]
+    # the float64 reference on the inputs rounded to dtype: the error no dtype implementation can avoid
+    insr = [x.detach().to(device=device, dtype=dtype).to(torch.float64).requires_grad_() for x in inputs]
     out = fn(*ins)
     out_ref = golden_fn(*ins_ref)
     out64 = golden_fn(*ins64)
+    outr = golden_fn(*insr)
     assert out.shape == out64.shape and out.dtype == dtype
     assert torch.isfinite(out).all(), "non-finite output"
-    grad_out = torch.randn(out64.shape, dtype=torch.float64, device=device)
+    grad_out = torch.randn(out64.shape, dtype=torch.float64, generator=rng()).to(device)
     g = torch.autograd.grad(out, ins, grad_out.to(dtype), allow_unused=True)
     g_ref = torch.autograd.grad(out_ref, ins_ref, grad_out.to(dtype), allow_unused=True)
     g64 = torch.autograd.grad(out64, ins64, grad_out, allow_unused=True)
+    gr = torch.autograd.grad(outr, insr, grad_out.to(dtype).to(torch.float64), allow_unused=True)
     report = {}
-    pairs = [("out", out, out_ref, out64)] + [(f"grad{i}", a, b, c) for i, (a, b, c) in enumerate(zip(g, g_ref, g64))]
-    for name, ours, theirs, gold in pairs:
+    pairs = [("out", out, out_ref, out64, outr)] + [
+        (f"grad{i}", a, b, c, d) for i, (a, b, c, d) in enumerate(zip(g, g_ref, g64, gr))]
+    for name, ours, theirs, gold, rounded in pairs:
         if gold is None:
             continue
         assert ours is not None, f"{name}: no gradient"
         assert torch.isfinite(ours).all(), f"{name}: non-finite"
-        e_ours, e_ref = err(ours, gold), err(theirs, gold)
+        e_ours, e_ref = err(ours, gold), max(err(theirs, gold), err(rounded, gold))
         scale = max(1.0, gold.abs().max().item())
         budget = FACTOR * e_ref + FLOOR[dtype] * scale
         report[name] = (e_ours, e_ref)
-        assert e_ours <= budget, f"{name}: error {e_ours:.3g} > budget {budget:.3g} (reference in dtype: {e_ref:.3g})"
+        assert e_ours <= budget, (f"{name}: error {e_ours:.3g} > budget {budget:.3g} (reference in dtype, or exact "
+                                  f"on the rounded inputs: {e_ref:.3g})")
     return out, report
 
 

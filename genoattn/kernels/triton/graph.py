@@ -201,7 +201,9 @@ class GraphAttention(torch.autograd.Function):
         a_src = a_src.contiguous()
         a_dst = a_dst.contiguous()
         eb = ebias.contiguous() if ebias is not None else torch.zeros(1, device=h.device, dtype=h.dtype)
-        out = torch.empty_like(h)
+        # the output in float32: the backward's delta = rowsum(dO * O) must not see O rounded to bf16 (with 8
+        # mantissa bits, p (dp - delta) cancels badly); the caller gets it in the inputs' dtype
+        out = torch.empty(h.shape, dtype=torch.float32, device=h.device)
         lse = torch.empty(N, NH, dtype=torch.float32, device=h.device)
         meta = dict(BLOCK_D=max(2, _pow2(D)), DOT_F32=configs.dot_in_fp32(h.dtype))  # BLOCK_E: autotuned
         grid = (N, triton.cdiv(NH, HG))
@@ -212,7 +214,7 @@ class GraphAttention(torch.autograd.Function):
         ctx.has_eb = ebias is not None
         ctx.slope = float(slope)
         ctx.meta = meta
-        return out
+        return out.to(h.dtype)
 
     @staticmethod
     def backward(ctx, dout):
