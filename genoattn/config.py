@@ -15,7 +15,7 @@ import yaml
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
 #: Levels with a training objective: ``levels.<level>.checkpoint: train`` loads the workflow's own
 #: training output (results/{reference}/train/<level>/model.safetensors).
-TRAINABLE_LEVELS = ("level1",)
+TRAINABLE_LEVELS = ("level1", "level2")
 #: The config a run without --configfile uses (relative to the working directory): the demo.
 DEMO_CONFIG = "config/config.yaml"
 

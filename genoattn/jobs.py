@@ -157,6 +157,9 @@ COHORT_KEYS = ["vcf", "reference", "regions", "ploidy", "chunk_variants", "chunk
                "chr_prefix", "filters"]
 #: the keys of levels.level1 that shape the module (what a checkpoint must fit), read by its training
 LEVEL1_MODEL_KEYS = ["window", "dim", "heads", "layers", "conv_kernel", "seed"]
+#: ... and those of its embeddings as level 2 reads them (the level-1 store's window tiling and strands)
+LEVEL1_EMBEDDING_KEYS = ["stride", "reverse_complement", "checkpoint"]
+LEVEL2_MODEL_KEYS = ["dim", "heads", "layers", "seed"]
 LEVEL6_SHARD_KEYS = ["dim", "heads", "window", "n_global", "layers", "mlp_ratio", "windows", "samples_per_shard",
                      "batch_size", "query_block", "block_embedding", "checkpoint", "seed"]
 
@@ -318,6 +321,18 @@ _spec(rule="train_level1", target="train", output="{reference}/train/level1/mode
       inputs=lambda L, w: {"tokens": L.path(w["reference"], "tokens.zarr")},
       expand=lambda L: [{"reference": r} for r in L.references if L.ref(r)["held_out"]],
       run="genoattn.jobs_run:train_level1", gpu=True, threads=2, mem_mb=8000)
+
+
+_spec(rule="train_level2", target="train", output="{reference}/train/level2/model.safetensors",
+      keys=lambda L, w: ([f"levels.level2.{k}" for k in LEVEL2_MODEL_KEYS]
+                         + [f"levels.level1.{k}" for k in LEVEL1_MODEL_KEYS + LEVEL1_EMBEDDING_KEYS]
+                         + ["levels.annotation.transcripts", "levels.annotation.canonical_tags",
+                            "training.level2", "training.devices", "kernels"] + _ref_keys("held_out")),
+      inputs=lambda L, w: ({"tokens": L.path(w["reference"], "tokens.zarr"),
+                            "annotation": L.path(w["reference"], "annotation.parquet")}
+                           | {f"level1_{k}": v for k, v in _checkpoint(L, "level1", w["reference"]).items()}),
+      expand=lambda L: [{"reference": r} for r in _annotated_refs(L) if L.ref(r)["held_out"]],
+      run="genoattn.jobs_run:train_level2", gpu=True, threads=2, mem_mb=8000)
 
 
 # -- what the rules and the CLI call ------------------------------------------------------------------------

@@ -227,3 +227,36 @@ def train_level1(job: Job):
                             backend=job.config["kernels"]["backend"], device=device)
     train(objective, loop_options(job.config["training"]["level1"]), Path(job.output).parent, device,
           _identity(job, [tokens]))
+
+
+def train_level2(job: Job):
+    if _spawn_ranks(job):
+        return
+    from genoattn.io.store import read_attrs
+    from genoattn.levels.codon import CodonAttention
+    from genoattn.levels.nucleotide import level1_module
+    from genoattn.model import build_module
+    from genoattn.training.loop import init_distributed, loop_options, train
+    from genoattn.training.masked_codons import MaskedCodons
+    from genoattn.training.split import split_contigs
+
+    r = job.wildcards["reference"]
+    device = _train_device(job)
+    init_distributed(device)
+    tokens, annotation = job.inputs["tokens"], job.inputs["annotation"]
+    split = split_contigs(list(read_attrs(tokens)["contigs"]), job.config["references"][r]["held_out"],
+                          f"references.{r}.held_out")
+    l1 = job.config["levels"]["level1"]
+    level1, _ = build_module(lambda: level1_module(l1), "level1", job.input("level1_checkpoint"), l1["seed"])
+    cfg = job.config["levels"]["level2"]
+    module, _ = build_module(lambda: CodonAttention(l1["dim"], cfg["dim"], cfg["heads"], cfg["layers"]), "level2",
+                             None, cfg["seed"])
+    objective = MaskedCodons(module, level1, l1, tokens, annotation, split, job.config["levels"]["annotation"],
+                             job.config["training"]["level2"], backend=job.config["kernels"]["backend"],
+                             device=device)
+    identity = _identity(job, [tokens])
+    if job.input("level1_checkpoint"):
+        from genoattn.io.store import sha256_file
+
+        identity["level1_checkpoint_sha256"] = sha256_file(job.input("level1_checkpoint"))
+    train(objective, loop_options(job.config["training"]["level2"]), Path(job.output).parent, device, identity)

@@ -68,6 +68,16 @@ class Layout:
             return self.path(owner, "train", level, "model.safetensors")
         return value or None
 
+    def weights_label(self, level: str, owner: str) -> str:
+        """'trained (path)' or 'untrained (seeded weights)' for a level's figures and captions (a checkpoint
+        file says whether it was trained in its metadata; the workflow's own training output is)."""
+        path = self.checkpoint(level, owner) if level in self.config["levels"] else None
+        if not path:
+            return "untrained (seeded weights)"
+        if self.level(level)["checkpoint"] != "train" and not checkpoint_is_trained(path):
+            return f"untrained (checkpoint {path} is not a trained one)"
+        return f"trained ({path})"
+
     # -- what one level reads of another ------------------------------------------------------------
     def level4_reads_level3(self, reference: str) -> bool:
         """levels.level4.gene_context: true (validated: the reference has an annotation) or auto with one."""
@@ -130,3 +140,17 @@ class Layout:
 
     def shard_paths(self, cohort: str) -> list[str]:
         return [self.path(cohort, "level6_shards", f"{k}.zarr") for k in range(self.shard_count(cohort))]
+
+
+def checkpoint_is_trained(path: str) -> bool:
+    """The ``trained`` flag of a safetensors file's metadata, read from its JSON header (no torch)."""
+    import json
+    import struct
+
+    try:
+        with open(path, "rb") as fh:
+            (n,) = struct.unpack("<Q", fh.read(8))
+            header = json.loads(fh.read(n))
+    except (OSError, ValueError, struct.error):
+        return False
+    return header.get("__metadata__", {}).get("trained") == "true"

@@ -254,3 +254,74 @@ def test_training_needs_held_out_contigs(tokens, tmp_path):
     rc, _, err = _cli("train", "level1", "--config", str(wd / "config.yaml"), cwd=wd)
     assert rc == 1 and "references.yeast.held_out is not set" in err and "Fix" in err
     assert ROOT.exists()
+
+
+# -- level 2: masked codons ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def annotation(tmp_path_factory):
+    from demo_paths import YEAST_GTF
+    from genoattn.io.annotation import build_annotation
+
+    out = tmp_path_factory.mktemp("ann") / "annotation.parquet"
+    build_annotation(YEAST_GTF, YEAST_FASTA, out, reference="yeast")
+    return out
+
+
+def _masked_codons(tokens, annotation, **cfg):
+    from genoattn.levels.codon import CodonAttention
+    from genoattn.levels.nucleotide import level1_module
+    from genoattn.training.masked_codons import MaskedCodons
+
+    l1 = section("levels.level1", dim=16, heads=2, layers=1, window=128, stride=128)
+    split = split_contigs(CONTIGS, HELD_OUT, "references.yeast.held_out")
+    return MaskedCodons(CodonAttention(16, 16, 2, 1), level1_module(l1), l1, str(tokens), str(annotation), split,
+                        section("levels.annotation"), section("training.level2", **cfg))
+
+
+def test_a_hidden_codon_reaches_the_input_in_no_way(tokens, annotation):
+    """Whatever bases a hidden codon has, the example (level-1 embeddings of every base, every token's
+    letters) is the same: level 1 runs with them as N, and every token covering them reads N."""
+    obj = _masked_codons(tokens, annotation, mask_fraction=0.2)
+    ex = sorted(obj.exons["train"], key=lambda e: len(e.rows))[len(obj.exons["train"]) // 2]
+    seed = int(np.random.default_rng().integers(1000))
+    ref = obj.example(ex, np.random.default_rng(seed), crop=False)
+    hidden = np.flatnonzero(ref["target"] >= 0)
+    assert len(hidden) and (ref["frame"][hidden] == 0).all()
+    positions = np.unique(ex.bases[hidden].reshape(-1))
+    covering = np.isin(ex.bases, positions).any(axis=1)  # hidden codons and the frame-1/2 tokens overlapping them
+    assert covering.sum() > len(hidden)
+    seq = obj.arrays[ex.contig]
+    original = seq[positions].copy()
+    try:
+        for base in ACGT:  # the truth at every hidden position replaced by one base
+            seq[positions] = base
+            mutated = obj.example(ex, np.random.default_rng(seed), crop=False)
+            np.testing.assert_array_equal(mutated["target"] >= 0, ref["target"] >= 0)
+            np.testing.assert_array_equal(mutated["emb"], ref["emb"])
+            np.testing.assert_array_equal(mutated["comp"], ref["comp"])
+    finally:
+        seq[positions] = original
+    hidden_base = np.isin(ex.bases, positions)
+    assert (ref["comp"][hidden_base] == 0.25).all()  # the hidden bases read N in every token
+    assert not (ref["comp"][~covering] == 0.25).all(axis=-1).any()  # the others keep their letters
+
+
+def test_level2_training_job_and_its_checkpoint(tokens, annotation, tmp_path):
+    wd = _workdir(tmp_path, tokens)
+    os.symlink(annotation, wd / "results" / "yeast" / "annotation.parquet")
+    cfg = yaml.safe_load(open(_config(wd)))
+    cfg["references"]["yeast"]["annotation"] = str(ROOT / "data/demo/yeast_R64/S288C_R64-2-1.gtf.gz")
+    cfg["levels"]["level2"] = {"dim": 16, "heads": 2}
+    cfg["training"]["level2"] = {"steps": 6, "batch": 4, "eval_every": 0, "log_every": 3, "max_codons": 32}
+    (wd / "config.yaml").write_text(yaml.safe_dump(cfg))
+    rc, out, err = _cli("train", "level2", "--config", str(wd / "config.yaml"), "--threads", "1", cwd=wd)
+    assert rc == 0, err[-3000:]
+    d = wd / "results" / "yeast" / "train" / "level2"
+    result = json.loads((d / "model.json").read_text())
+    assert result["metrics"]["test"]["codons"] > 1000 and result["exons"]["train"] > 50
+    assert (d / "head.safetensors").exists() and result["objective"] == "masked-codon prediction"
+    from genoattn.levels.codon import CodonAttention
+    from genoattn.model import build_module
+
+    _, ident = build_module(lambda: CodonAttention(32, 16, 2, 1), "level2", str(d / "model.safetensors"))
+    assert ident["trained"] is True

@@ -159,10 +159,13 @@ class CodonAttention(nn.Module):
         return (self.base_proj(base_emb.reshape(C, -1)) + self.letters(composition.reshape(C, 12))
                 + self.frame(frame.long()) + sinusoid(offset, self.dim))
 
-    def forward(self, base_emb, composition, frame, offset, cu_seqlens, backend=None):
+    def forward(self, base_emb, composition, frame, offset, cu_seqlens, backend=None, checkpoint_blocks=False):
         x = self.embed(base_emb, composition, frame, offset)
         for block in self.blocks:
-            x = block(x, cu_seqlens, backend=backend)
+            if checkpoint_blocks and torch.is_grad_enabled():  # gradient checkpointing (training option)
+                x = torch.utils.checkpoint.checkpoint(block, x, cu_seqlens, backend, use_reentrant=False)
+            else:
+                x = block(x, cu_seqlens, backend=backend)
         return self.norm(x)
 
 

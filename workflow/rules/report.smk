@@ -37,7 +37,7 @@ for _level in PLOTS:
         threads: 1
         params:
             level=_level,
-            extra=plot_params,
+            extra=plot_params(_level),
         script:
             "../scripts/plot_level.py"
 

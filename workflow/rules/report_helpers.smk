@@ -10,11 +10,31 @@ PLOTS = {
     "level4": ("level4", ["level4/{contig}.zarr"]),
     "level5": ("level5", ["level5.zarr"]),
     "level6": ("level6", ["level6.zarr"]),
+    "training": (
+        "training",
+        [],
+    ),  # the model.json beside each trained level's checkpoint
 }
+TRAINED_LEVELS = ("level1", "level2", "level3", "level4", "level5", "level6")
+
+
+def training_metrics(owner):
+    """model.json of each level's checkpoint for ``owner``: the training output's, or one shipped beside a
+    checkpoint file (data/demo/checkpoints/)."""
+    out = []
+    for level in TRAINED_LEVELS:
+        path = L.checkpoint(level, owner)
+        if path:
+            metrics = os.path.join(os.path.dirname(path), "model.json")
+            if L.level(level)["checkpoint"] == "train" or os.path.exists(metrics):
+                out.append(metrics)
+    return out
 
 
 def plot_owners(level):
     """References (or cohorts) whose results/{name}/ holds a target of ``level`` in this config."""
+    if level == "training":
+        return [o for o in L.references + L.cohorts if training_metrics(o)]
     key = PLOTS[level][0]
     names = L.references + L.cohorts
     paths = [str(p) for p in TARGETS.get(key, [])]
@@ -23,6 +43,8 @@ def plot_owners(level):
 
 def plot_inputs(level):
     def inputs(wildcards):
+        if level == "training":
+            return training_metrics(wildcards.owner)
         out = []
         for pattern in PLOTS[level][1]:
             if "{contig}" in pattern:
@@ -34,8 +56,14 @@ def plot_inputs(level):
     return inputs
 
 
-def plot_params(wildcards):
-    """What the plot scripts need besides the stores: the raw Hi-C file and the level config."""
-    if wildcards.owner in L.references:
-        return {"hic": L.ref(wildcards.owner).get("hic"), "owner": wildcards.owner}
-    return {"hic": None, "owner": wildcards.owner}
+def plot_params(level):
+    """What the plot scripts need besides the stores: the raw Hi-C file, whether the level is trained."""
+
+    def params(wildcards):
+        hic = L.ref(wildcards.owner)["hic"] if wildcards.owner in L.references else None
+        weights = (
+            L.weights_label(level, wildcards.owner) if level in TRAINED_LEVELS else ""
+        )
+        return {"hic": hic, "owner": wildcards.owner, "weights": weights}
+
+    return params

@@ -29,6 +29,31 @@ rule train_level1:
         "../scripts/run_job.py"
 
 
+rule train_level2:
+    input:
+        unpack(job_inputs("train_level2")),
+    output:
+        model=job_output("train_level2"),
+        metrics=job_output("train_level2", "model.json"),
+    log:
+        L.path("{reference}", "logs", "train", "level2.log"),
+    benchmark:
+        L.path("{reference}", "benchmarks", "train", "level2.tsv")
+    conda:
+        ENV_GPU
+    container:
+        IMAGE_GPU
+    threads: J.spec("train_level2").threads
+    resources:
+        mem_mb=job_mem_mb("train_level2"),
+        gpu=config["training"]["devices"],
+    params:
+        config=job_params("train_level2"),
+        derived=job_derived("train_level2"),
+    script:
+        "../scripts/run_job.py"
+
+
 rule train:
     input:
         TARGETS["train"],

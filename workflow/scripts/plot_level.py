@@ -7,6 +7,7 @@ than a failed report. Importable: ``plot(level, stores, out, hic=None)`` (used b
 
 
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -69,8 +70,13 @@ def _cmap(name: str):
     return cmap
 
 
+_WEIGHTS = ""  # "trained (...)" / "untrained (seeded weights)": set by plot(), shown above every figure
+
+
 def _save(fig, out: str) -> None:
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+    if _WEIGHTS:
+        fig.suptitle(f"weights: {_WEIGHTS}", fontsize=9, color="0.3" if _WEIGHTS.startswith("trained") else "firebrick")
     tmp = f"{out}.tmp-{os.getpid()}.png"
     fig.tight_layout()
     fig.savefig(tmp, dpi=110)
@@ -331,7 +337,61 @@ def plot_level6(stores: list[str], out: str) -> None:
     _save(fig, out)
 
 
-def plot(level: str, stores: list[str], out: str, hic: str | None = None) -> None:
+# -- training (the model.json of each level's checkpoint) ------------------------------------------------------
+def plot_training(models: list[str], out: str) -> None:
+    """Per trained level: the training loss by step (and the validation perplexity during training); then
+    the held-out table: each model's test metrics, with the baselines of benchmarks/level{1,2}_training.py
+    when a heldout.json made from that checkpoint sits beside it."""
+    import json
+
+    infos = [json.loads(Path(p).read_text()) for p in models]
+    fig, axes = _figure(len(infos) + 1, width=5.0, height=4.2)
+    rows = []
+    for ax, path, info in zip(axes, models, infos):
+        level = info.get("level", Path(path).parent.name)
+        log_rows = info.get("log", [])
+        ax.plot([r["step"] for r in log_rows], [r["loss"] for r in log_rows], label="training loss (batches)")
+        evals = info.get("validation_during_training", [])
+        if evals:
+            ax.plot([e["step"] for e in evals], [math.log(e["perplexity"]) for e in evals], "o-",
+                    label="validation (ln perplexity)")
+        ax.set_xlabel("step")
+        ax.set_ylabel("cross-entropy (nats)")
+        ax.set_title(f"{level}: {info.get('objective', '')}")
+        ax.legend(fontsize=8)
+        test = info.get("metrics", {}).get("test", {})
+        if test:
+            rows.append((level, f"genoattn, trained ({info.get('steps')} steps)", f"{test['perplexity']:.4g}",
+                         f"{test['accuracy']:.3f}"))
+        bench = Path(path).with_name("heldout.json")
+        if bench.exists():
+            b = json.loads(bench.read_text())
+            grid = b.get("protocols", {}).get("grid")
+            table = grid["rows"] if grid else b.get("rows", {})
+            best = grid.get("best_k_on_validation") if grid else None
+            for label, r in table.items():
+                if "genoattn" in label or (label.startswith("k-mer") and f"k={best} " not in label):
+                    continue
+                m = r.get("test", r)
+                rows.append((level, label[:48], f"{m['perplexity']:.4g}", f"{m['accuracy']:.3f}"))
+    tab = axes[-1]
+    tab.set_axis_off()
+    table = tab.table(cellText=[list(r) for r in rows] or [["", "no trained level", "", ""]],
+                      colLabels=["level", "model / baseline", "test ppl", "accuracy"], loc="center",
+                      cellLoc="left", colWidths=[0.14, 0.58, 0.14, 0.14])
+    table.auto_set_font_size(False)
+    table.set_fontsize(7)
+    table.scale(1.0, 1.4)
+    tab.set_title("held-out test chromosomes")
+    _save(fig, out)
+
+
+def plot(level: str, stores: list[str], out: str, hic: str | None = None, weights: str = "") -> None:
+    global _WEIGHTS
+    _WEIGHTS = weights
+    if level == "training":
+        plot_training([str(s) for s in stores], out)
+        return
     stores = [str(s) for s in stores]
     if not stores:
         fig, (ax,) = _figure(1)
@@ -356,4 +416,5 @@ if "snakemake" in globals():
 
     smk = globals()["snakemake"]
     setup_logging(smk.log[0] if len(smk.log) else None)
-    plot(smk.params.level, list(smk.input.stores), smk.output[0], hic=smk.params.extra.get("hic"))
+    plot(smk.params.level, list(smk.input.stores), smk.output[0], hic=smk.params.extra.get("hic"),
+         weights=smk.params.extra.get("weights", ""))
