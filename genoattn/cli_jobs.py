@@ -201,7 +201,7 @@ def train_level(level: str, config_path: str, reference: str | None = None, out:
         config["training"]["devices"] = devices
     set_threads(threads)
     ctx = Context(config, config_path)
-    r = ctx.reference(reference)
+    r = ctx.reference(reference, "annotation" if level in ("level2", "level3") else None, f"{level} training")
     if not ctx.L.ref(r)["held_out"]:
         raise ValueError(f"references.{r}.held_out is not set in {config_path}: training needs held-out "
                          "contigs (test, validation) to measure on. Fix: set it (see config/README.md)")

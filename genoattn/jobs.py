@@ -7,7 +7,9 @@ Each :class:`JobSpec` says, for one rule:
 * ``keys``: the config keys the job reads (dotted paths; ``{reference}``/``{cohort}`` stand for the
   wildcard), so that its ``params`` are exactly those values and nothing else;
 * ``expand``: the wildcard values of the jobs a config runs (contigs, shards, pieces);
-* ``run``: the function that does the work, ``fn(job)`` with a :class:`Job`;
+* ``run``: the function that does the work, ``fn(job)`` with a :class:`Job` (genoattn/jobs_run.py);
+* ``derived``: values the job needs that the specification computes from the config (a genotype
+  piece's region);
 * resources: ``gpu`` (the rule goes to the GPU partition of the SLURM profile), ``threads``,
   ``mem_mb`` (the base; profiles scale it with the attempt).
 
@@ -15,7 +17,8 @@ Each :class:`JobSpec` says, for one rule:
 projection of the config on ``keys``, with canonically ordered keys, so Snakemake's params rerun
 trigger fires exactly when a key the job reads changes), and every rule's script is
 ``workflow/scripts/run_job.py``, which calls ``run``. ``genoattn <level> --config`` builds the same
-jobs (:func:`jobs_for_target`) and calls the same ``run``: the two cannot drift.
+jobs (:func:`genoattn.cli_jobs.build_jobs`) and calls the same ``run``: the two cannot drift. The per-level
+targets (``snakemake level1``, ``train``, ...) are the outputs of :func:`targets`.
 
 Parsing the workflow imports this module and :mod:`genoattn.workflow` only: no torch, no zarr.
 """

@@ -325,3 +325,30 @@ def test_level2_training_job_and_its_checkpoint(tokens, annotation, tmp_path):
 
     _, ident = build_module(lambda: CodonAttention(32, 16, 2, 1), "level2", str(d / "model.safetensors"))
     assert ident["trained"] is True
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    """training.<level>.gradient_checkpointing recomputes each block in the backward: same loss, same
+    gradients, for the level-1 and the level-2 modules."""
+    from genoattn.levels.codon import CodonAttention
+    from genoattn.levels.nucleotide import NucleotideAttention
+
+    g = torch.Generator().manual_seed(int(np.random.default_rng().integers(1 << 30)))
+    l1 = NucleotideAttention(32, 2, 64, layers=2)
+    tok = torch.randint(1, 5, (3, 64), generator=g, dtype=torch.uint8)
+    l2 = CodonAttention(16, 32, 2, layers=2)
+    emb, comp = torch.randn(20, 3, 16, generator=g), torch.rand(20, 3, 4, generator=g)
+    frame, offset, cu = torch.randint(0, 3, (20,), generator=g), torch.arange(20) * 3, torch.tensor([0, 7, 20])
+
+    def grads(module, call, ckpt):
+        module.zero_grad()
+        loss = call(ckpt).square().mean()
+        loss.backward()
+        return loss.item(), [p.grad.clone() for p in module.parameters()]
+
+    for module, call in ((l1, lambda c: l1(tok, checkpoint_blocks=c)),
+                         (l2, lambda c: l2(emb, comp, frame, offset, cu, checkpoint_blocks=c))):
+        (a, ga), (b, gb) = grads(module, call, False), grads(module, call, True)
+        assert a == pytest.approx(b, rel=1e-6)
+        for x, y in zip(ga, gb):
+            torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-6)
