@@ -198,10 +198,19 @@ def _train_device(job: Job):
 
 
 def _identity(job: Job, inputs: list[str]) -> dict:
-    """What a training state and model.json are tied to: the job's params and its inputs' provenance."""
+    """What a training state and model.json are tied to: the job's params and its inputs' provenance.
+
+    The schedule length (``training.<level>.steps``) is left out: a state resumes on a longer or shorter
+    schedule (see :mod:`genoattn.training.loop`)."""
+    import copy
+
     from genoattn.io.store import read_attrs
 
-    return {"rule": job.rule, "wildcards": job.wildcards, "config": job.config,
+    config = copy.deepcopy(job.config)
+    for section in config.get("training", {}).values():
+        if isinstance(section, dict):
+            section.pop("steps", None)
+    return {"rule": job.rule, "wildcards": job.wildcards, "config": config,
             "inputs": {p: read_attrs(p).get("inputs", {}) for p in inputs}}
 
 

@@ -324,7 +324,7 @@ def test_run_with_regulatory_element_nodes(real_hic, tmp_path):
     out = tmp_path / "chrI.zarr"
     reg.run(real_hic / "chrI.zarr", tmp_path / "l1.zarr", out, level4_cfg(gene_context=False, nodes="auto"),
             kernels_cfg=CPU, contig="chrI", regulatory_elements=str(bed),
-            contig_policy={"contig_aliases": {"I": "chrI"}})
+            contig_policy={"contig_aliases": {"I": "chrI"}, "chr_prefix": "auto"})
     ds = xr.open_zarr(out)
     assert ds.attrs["nodes"] == "regulatory_elements" and ds.sizes["bin"] == 25
     np.testing.assert_array_equal(ds["start"].values, es)

@@ -9,6 +9,7 @@ keys it reads (genoattn.jobs), so a row plans exactly the jobs that read the key
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import time
 from pathlib import Path
@@ -42,7 +43,8 @@ SEQ = {"level1_contig", "level2_contig", "level3_contig"}
 ABOVE_SEQ = {"level4_contig", "level5_genome"}
 HIC = {"hic_graph", "hic_trans"}
 COHORT = {"genotypes_cohort", "ld_blocks", "level6_shard", "level6_gather"}
-PLOTS = {"plot_level1", "plot_level2", "plot_level3", "plot_hic", "plot_level4", "plot_level5", "plot_level6"}
+PLOTS = {"plot_level1", "plot_level2", "plot_level3", "plot_hic", "plot_level4", "plot_level5", "plot_level6",
+         "plot_training"}
 
 
 def _set(cfg: dict, dotted: str, value) -> dict:
@@ -165,3 +167,23 @@ def test_the_stores_record_the_checkpoint_and_the_kernels(finished):
                   res / "level5.zarr", finished / "results" / "kg" / "level6.zarr"):
         kernels = xr.open_zarr(store).attrs["kernels"]
         assert kernels["backend"] == "cpu" and kernels["device"] == "cpu" and "attention_dtype" in kernels
+
+
+def test_the_report_shows_training_and_marks_untrained_levels(finished):
+    """The run made the training figure (level 1 loads its own training output) and each level's figure
+    is labelled with its weights: trained for level 1, untrained for level 3 (seeded) and level 2 (its
+    checkpoint file holds seeded weights, and says so in its metadata)."""
+    from genoattn.config import validate_config
+    from genoattn.workflow import Layout
+
+    assert (finished / "results" / "yeast" / "plots" / "training.png").stat().st_size > 10_000
+    cwd = os.getcwd()
+    os.chdir(finished)
+    try:
+        L = Layout(validate_config(CONFIG, check_files=False))
+        assert L.weights_label("level1", "yeast").startswith("trained (")
+        assert L.weights_label("level2", "yeast").startswith("untrained (checkpoint")
+        assert L.weights_label("level3", "yeast") == "untrained (seeded weights)"
+        assert L.weights_label("level6", "kg") == "untrained (seeded weights)"
+    finally:
+        os.chdir(cwd)

@@ -193,6 +193,21 @@ def _train_cmd(cfg, out, *extra):
             "--threads", "1", *extra]
 
 
+def _kill_after(cfg, out, min_step, wd) -> int:
+    """Start a training run, SIGKILL it once its saved state has reached ``min_step``; the state's step."""
+    proc = subprocess.Popen(_train_cmd(cfg, out), cwd=wd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    state = out / "state.pt"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if state.exists() and torch.load(state, weights_only=False)["step"] >= min_step:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "training ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return torch.load(state, weights_only=False)["step"]
+
+
 def test_a_killed_training_job_resumes_where_it_stopped(tokens, tmp_path):
     """SIGKILL after a saved state; the rerun continues from it and ends with the weights of an uninterrupted
     run (batches are a function of the step, the state holds model, optimizer and schedule)."""
@@ -201,17 +216,8 @@ def test_a_killed_training_job_resumes_where_it_stopped(tokens, tmp_path):
     wd = _workdir(tmp_path, tokens)
     cfg = _config(wd, steps=60, checkpoint_every=10, log_every=10)
     killed, whole = wd / "killed", wd / "whole"
-    proc = subprocess.Popen(_train_cmd(cfg, killed), cwd=wd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    step = _kill_after(cfg, killed, 20, wd)
     state = killed / "state.pt"
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        if state.exists() and torch.load(state, weights_only=False)["step"] >= 20:
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, "training ended before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    step = torch.load(state, weights_only=False)["step"]
     assert 20 <= step < 60 and not (killed / "model.safetensors").exists()
     rerun = subprocess.run(_train_cmd(cfg, killed), cwd=wd, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
@@ -225,6 +231,31 @@ def test_a_killed_training_job_resumes_where_it_stopped(tokens, tmp_path):
     log_a = [r.split("\t")[:3] for r in (killed / "log.tsv").read_text().splitlines()]
     log_b = [r.split("\t")[:3] for r in (whole / "log.tsv").read_text().splitlines()]
     assert log_a == log_b  # same losses at the same steps
+
+
+def test_a_state_resumes_on_a_shorter_schedule_and_ends_annealed(tokens, tmp_path):
+    """Another ``steps`` is not another configuration: the state continues on a schedule of the new length
+    (said in the log) and the run ends with the learning rate at its floor; another ``lr`` starts over."""
+    wd = _workdir(tmp_path, tokens)
+    cfg = _config(wd, steps=60, checkpoint_every=10, log_every=10)
+    out = wd / "run"
+    step = _kill_after(cfg, out, 10, wd)
+    assert step < 40
+    shorter = subprocess.run(_train_cmd(cfg, out, "--steps", "40"), cwd=wd, capture_output=True, text=True)
+    assert shorter.returncode == 0, shorter.stderr[-3000:]
+    assert f"at step {step} of 40" in shorter.stderr
+    assert "written on a 60-step schedule; it continues on a 40-step schedule" in shorter.stderr
+    rows = (out / "log.tsv").read_text().splitlines()
+    assert rows[-1].split("\t")[0] == "40"
+    assert float(rows[-1].split("\t")[3]) == pytest.approx(0.1 * 3e-3, rel=1e-3)
+    assert json.loads((out / "model.json").read_text())["steps"] == 40
+
+    other = wd / "other"
+    _kill_after(cfg, other, 10, wd)
+    relearn = subprocess.run(_train_cmd(_config(wd, steps=20, lr=1e-3), other), cwd=wd, capture_output=True,
+                             text=True)
+    assert relearn.returncode == 0, relearn.stderr[-3000:]
+    assert "another configuration" in relearn.stderr and "resumed" not in relearn.stderr
 
 
 def test_two_processes_train_with_ddp_on_gloo(tokens, tmp_path):

@@ -15,8 +15,9 @@ Model (:class:`CodonAttention`)
 A codon token = ``Linear(concat(e1, e2, e3))`` of its three base embeddings in transcript
 order + ``Linear`` of the three strand-specific base compositions (IUPAC codes as fractions of
 A/C/G/T) + a frame embedding (0 = annotated frame, 1, 2) + a fixed sinusoidal encoding of the
-codon's offset in the spliced CDS (so attention knows codon order); then pre-LN transformer
-block(s) with attention among the codon tokens (all three frames) of one exon. All exons go
+codon's offset in the spliced CDS; then pre-LN transformer block(s) with attention among the codon
+tokens (all three frames) of one exon, q and k rotated by that offset (rotary positions: a codon finds
+its neighbours by their distance, wherever it sits in the CDS). All exons go
 through :func:`genoattn.kernels.varlen_attention` packed (``cu_seqlens``), in calls of at most
 ``levels.level2.tokens_per_call`` tokens; an exon longer than ``long_exon_tokens`` gets its own
 dense call (the dense CPU path tiles the queries; memory stays bounded).
@@ -99,23 +100,35 @@ def packed_attention(q, k, v, cu_seqlens: torch.Tensor, backend=None, long_token
 
 
 class VarlenBlock(nn.Module):
-    """Pre-LN transformer block; attention only inside each packed sequence."""
+    """Pre-LN transformer block; attention only inside each packed sequence. With ``rotary``, q and k are
+    rotated by each token's integer position (relative positions: a token finds its neighbours wherever
+    it sits)."""
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: int = 4):
+    def __init__(self, dim: int, heads: int, mlp_ratio: int = 4, rotary: bool = False):
         super().__init__()
         if dim % heads:
             raise ValueError(f"dim {dim} is not divisible by heads {heads}")
-        self.heads = heads
+        if rotary and (dim // heads) % 2:
+            raise ValueError(f"head dim {dim // heads} must be even for rotary positions")
+        self.heads, self.rotary = heads, rotary
         self.norm1 = nn.LayerNorm(dim)
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, mlp_ratio * dim), nn.GELU(), nn.Linear(mlp_ratio * dim, dim))
 
-    def forward(self, x: torch.Tensor, cu_seqlens: torch.Tensor, backend=None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cu_seqlens: torch.Tensor, backend=None, positions=None) -> torch.Tensor:
         T, dim = x.shape
         qkv = self.qkv(self.norm1(x)).view(T, 3, self.heads, dim // self.heads)
-        o = packed_attention(qkv[:, 0], qkv[:, 1], qkv[:, 2], cu_seqlens, backend=backend)
+        q, k = qkv[:, 0], qkv[:, 1]
+        if self.rotary:
+            from genoattn.levels.nucleotide import rotate
+
+            half = dim // self.heads // 2
+            inv = 1.0 / (10000.0 ** (torch.arange(half, dtype=torch.float32, device=x.device) / half))
+            angle = positions.to(torch.float32)[:, None, None] * inv  # [T, 1, half]
+            q, k = rotate(q, angle.cos(), angle.sin()), rotate(k, angle.cos(), angle.sin())
+        o = packed_attention(q, k, qkv[:, 2], cu_seqlens, backend=backend)
         x = x + self.out(o.reshape(T, dim))
         return x + self.mlp(self.norm2(x))
 
@@ -150,7 +163,8 @@ class CodonAttention(nn.Module):
         self.base_proj = nn.Linear(3 * in_dim, dim)
         self.letters = nn.Linear(12, dim, bias=False)
         self.frame = nn.Embedding(3, dim)
-        self.blocks = nn.ModuleList([VarlenBlock(dim, heads, mlp_ratio) for _ in range(layers)])
+        # rotary positions: the codon's first base's offset in the spliced CDS (frames interleave by 1 base)
+        self.blocks = nn.ModuleList([VarlenBlock(dim, heads, mlp_ratio, rotary=True) for _ in range(layers)])
         self.norm = nn.LayerNorm(dim)
 
     def embed(self, base_emb, composition, frame, offset):
@@ -163,9 +177,9 @@ class CodonAttention(nn.Module):
         x = self.embed(base_emb, composition, frame, offset)
         for block in self.blocks:
             if checkpoint_blocks and torch.is_grad_enabled():  # gradient checkpointing (training option)
-                x = torch.utils.checkpoint.checkpoint(block, x, cu_seqlens, backend, use_reentrant=False)
+                x = torch.utils.checkpoint.checkpoint(block, x, cu_seqlens, backend, offset, use_reentrant=False)
             else:
-                x = block(x, cu_seqlens, backend=backend)
+                x = block(x, cu_seqlens, backend=backend, positions=offset)
         return self.norm(x)
 
 

@@ -364,8 +364,10 @@ def run(hic_path, level1_path, output, cfg: dict, level3_path=None, kernels_cfg:
     if regulatory_elements and nodes in ("auto", "regulatory_elements"):
         g = open_group(hic_path)
         name = contig or str(g.attrs.get("contig"))
-        policy = contig_policy or {}
-        elements = read_bed(regulatory_elements, name, policy.get("contig_aliases"), policy.get("chr_prefix", "auto"),
+        if contig_policy is None:
+            raise ValueError("level 4 with regulatory elements needs the reference's contig_aliases and chr_prefix "
+                             "(contig_policy) to read the BED's contig names")
+        elements = read_bed(regulatory_elements, name, contig_policy["contig_aliases"], contig_policy["chr_prefix"],
                             int(np.asarray(g["end"][-1:])[0]) if g["end"].shape[0] else None)
         log.info("level4 %s: %d regulatory elements from %s", name, len(elements["start"]), regulatory_elements)
     data = load_bins_and_features(hic_path, level1_path, level3_path, cfg["gene_context"], cfg["tad_features"],

@@ -10,7 +10,9 @@ batches drawn from the training chromosomes, a loss, and held-out metrics. :func
 * every ``checkpoint_every`` steps the training state (module, head, optimizer, schedule, step, log)
   is written atomically to ``state.pt`` beside the outputs; a rerun with the same configuration
   continues from it (a job killed by SIGKILL or the wall time loses at most ``checkpoint_every``
-  steps); a state made with another configuration is ignored (and said so);
+  steps); a state made with another configuration is ignored (and said so). ``steps`` is not part of
+  that configuration: a rerun with another ``steps`` continues the state on a schedule of the new
+  length (to extend a run, or to end it sooner with the learning rate annealed);
 * with ``WORLD_SIZE`` > 1 (``torchrun``), DistributedDataParallel (NCCL on GPUs, gloo on CPUs); rank 0
   evaluates, writes the state and the outputs;
 * progress lines in the job log: step, loss, learning rate, tokens/s, ETA; the same rows in ``log.tsv``;
@@ -101,6 +103,11 @@ def _barrier() -> None:
 
 
 # -- state ---------------------------------------------------------------------------------------------------
+def _schedule_free(opts: LoopOptions) -> dict:
+    """The options a state must share to be resumed: all but the schedule length."""
+    return {k: v for k, v in opts.__dict__.items() if k != "steps"}
+
+
 def _save_atomic(obj, path: Path) -> None:
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     torch.save(obj, tmp)
@@ -132,7 +139,7 @@ def train(objective: Objective, opts: LoopOptions, out_dir: str | os.PathLike, d
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / "state.pt"
-    fp = fingerprint({"identity": identity, "options": opts.__dict__, "world": world})
+    fp = fingerprint({"identity": identity, "options": _schedule_free(opts), "world": world})
     module, head = objective.module.to(device), objective.head.to(device)
     params = list(module.parameters()) + list(head.parameters())
     optim = torch.optim.AdamW(params, lr=opts.lr, weight_decay=opts.weight_decay)
@@ -146,6 +153,9 @@ def train(objective: Objective, opts: LoopOptions, out_dir: str | os.PathLike, d
         sched.load_state_dict(state["scheduler"])
         start, rows, elapsed, evals = state["step"], state["rows"], state["elapsed"], state["evals"]
         log.info("resumed from %s at step %d of %d", state_path, start, opts.steps)
+        if state.get("steps", opts.steps) != opts.steps:
+            log.warning("the state was written on a %d-step schedule; it continues on a %d-step schedule",
+                        state["steps"], opts.steps)
     before = objective.evaluate(module, head, "validation", quick=True) if start == 0 and rank == 0 else None
     train_module, train_head = module, head
     if world > 1:
@@ -191,8 +201,8 @@ def train(objective: Objective, opts: LoopOptions, out_dir: str | os.PathLike, d
             head.train()
         if opts.checkpoint_every and done % opts.checkpoint_every == 0 and done < opts.steps:
             if rank == 0:
-                _save_atomic({"fingerprint": fp, "step": done, "module": module.state_dict(),
-                              "head": head.state_dict(), "optimizer": optim.state_dict(),
+                _save_atomic({"fingerprint": fp, "step": done, "steps": opts.steps,
+                              "module": module.state_dict(), "head": head.state_dict(), "optimizer": optim.state_dict(),
                               "scheduler": sched.state_dict(), "rows": rows, "evals": evals,
                               "elapsed": elapsed + time.time() - t0}, state_path)
             _barrier()

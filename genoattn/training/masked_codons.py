@@ -94,10 +94,9 @@ class Level1Embedder:
         for p in module.parameters():
             p.requires_grad_(False)
 
-    @torch.no_grad()
-    def __call__(self, contig: str, positions: np.ndarray, hidden: np.ndarray) -> np.ndarray:
-        """Embeddings [len(positions), dim] of genomic ``positions`` with ``hidden`` positions set to N."""
-        from genoattn.levels.level1 import embed_windows, window_batch
+    def request(self, contig: str, positions: np.ndarray, hidden: np.ndarray):
+        """The windows (hidden positions as N) and the (window, offset) of each of ``positions``."""
+        from genoattn.levels.level1 import window_batch
         from genoattn.levels.nucleotide import owner_window
 
         seq = self.arrays[contig]
@@ -109,9 +108,26 @@ class Level1Embedder:
         span = seq[lo:hi].copy()
         h = hidden[(hidden >= lo) & (hidden < hi)] - lo
         span[h] = alphabet.N
-        batch = window_batch(span, starts - lo, window)
-        out = embed_windows(self.module, batch, self.cfg["reverse_complement"], self.device, self.backend)
-        return out[torch.as_tensor(inv), torch.as_tensor(positions - starts[inv])].float().cpu().numpy()
+        return window_batch(span, starts - lo, window), inv, positions - starts[inv]
+
+    @torch.no_grad()
+    def many(self, requests: list, max_windows: int = 64) -> list[np.ndarray]:
+        """Embeddings [len(positions), dim] for each request, the windows of all of them run together."""
+        from genoattn.levels.level1 import embed_windows
+
+        windows = np.concatenate([r[0] for r in requests]) if requests else np.zeros((0, self.cfg["window"]), np.uint8)
+        outs = [embed_windows(self.module, windows[i:i + max_windows], self.cfg["reverse_complement"], self.device,
+                              self.backend).float().cpu() for i in range(0, len(windows), max_windows)]
+        emb = torch.cat(outs) if outs else torch.zeros(0)
+        result, at = [], 0
+        for win, inv, off in requests:
+            result.append(emb[at + torch.as_tensor(inv), torch.as_tensor(off)].numpy())
+            at += len(win)
+        return result
+
+    def __call__(self, contig: str, positions: np.ndarray, hidden: np.ndarray) -> np.ndarray:
+        """Embeddings [len(positions), dim] of genomic ``positions`` with ``hidden`` positions set to N."""
+        return self.many([self.request(contig, positions, hidden)])[0]
 
 
 class MaskedCodons:
@@ -146,6 +162,23 @@ class MaskedCodons:
 
     # -- examples ------------------------------------------------------------------------------------------------
     def example(self, ex: Exon, rng: np.random.Generator, crop: bool) -> dict:
+        return self.examples([ex], rng, crop)[0]
+
+    def examples(self, exons: list[Exon], rng: np.random.Generator, crop: bool) -> list[dict]:
+        """One example per exon (see the module docstring); level 1 runs once over all their windows."""
+        parts, requests = [], []
+        for ex in exons:
+            part = self._mask(ex, rng, crop)
+            parts.append(part)
+            if part:
+                requests.append(self.level1.request(ex.contig, part.pop("flat"), part.pop("hidden_pos")))
+        embs = iter(self.level1.many(requests))
+        for part in parts:
+            if part:
+                part["emb"] = next(embs).reshape(len(part["frame"]), 3, -1).astype(np.float32)
+        return parts
+
+    def _mask(self, ex: Exon, rng: np.random.Generator, crop: bool) -> dict:
         n = len(ex.rows)
         a, b = 0, n
         frame0 = np.flatnonzero(ex.frame == 0)
@@ -165,14 +198,13 @@ class MaskedCodons:
             hide = eligible[[int(rng.integers(0, len(eligible)))]]
         hidden_pos = np.unique(ex.bases[hide].reshape(-1))
         flat = bases.reshape(-1)
-        emb = self.level1(ex.contig, flat, hidden_pos).reshape(len(bases), 3, -1)
         tok = seq[flat].copy()
         tok[np.isin(flat, hidden_pos)] = alphabet.N
         t = alphabet.COMPLEMENT[tok] if ex.minus else tok
         comp = alphabet.COMPOSITION[t].reshape(len(bases), 3, 4)
         target = np.full(b - a, -100, dtype=np.int64)
         target[hide - a] = codon_class(seq[ex.bases[hide]], ex.minus)
-        return {"emb": emb.astype(np.float32), "comp": comp.astype(np.float32), "frame": ex.frame[a:b],
+        return {"flat": flat, "hidden_pos": hidden_pos, "comp": comp.astype(np.float32), "frame": ex.frame[a:b],
                 "offset": ex.offset[a:b], "target": target}
 
     @staticmethod
@@ -185,7 +217,7 @@ class MaskedCodons:
 
     def batch(self, rng, size):
         picks = rng.choice(len(self.exons["train"]), size=size, p=self.weights)
-        return self.pack([self.example(self.exons["train"][i], rng, crop=True) for i in picks])
+        return self.pack(self.examples([self.exons["train"][i] for i in picks], rng, crop=True))
 
     def forward(self, module, head, batch, checkpoint_blocks=False):
         d = self.device
@@ -206,7 +238,9 @@ class MaskedCodons:
         """Fixed held-out examples of ``split`` (whole exons, seeded hidden codons), computed once."""
         if split not in self._heldout:
             rng = np.random.default_rng({"validation": 101, "test": 102}[split])
-            self._heldout[split] = [self.example(ex, rng, crop=False) for ex in self.exons[split]]
+            exons = self.exons[split]
+            self._heldout[split] = [e for i in range(0, len(exons), 16)
+                                    for e in self.examples(exons[i:i + 16], rng, crop=False)]
         return self._heldout[split]
 
     @torch.no_grad()

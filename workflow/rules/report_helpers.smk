@@ -23,6 +23,10 @@ def training_metrics(owner):
     checkpoint file (data/demo/checkpoints/)."""
     out = []
     for level in TRAINED_LEVELS:
+        if not _runs(
+            level, owner
+        ):  # a cohort has no level 1, a reference without annotation no level 2
+            continue
         path = L.checkpoint(level, owner)
         if path:
             metrics = os.path.join(os.path.dirname(path), "model.json")
@@ -31,14 +35,17 @@ def training_metrics(owner):
     return out
 
 
+def _runs(level, owner):
+    """Whether this config builds ``level`` for ``owner`` (a target under results/{owner}/)."""
+    prefix = L.path(owner) + os.sep
+    return any(str(p).startswith(prefix) for p in TARGETS.get(PLOTS[level][0], []))
+
+
 def plot_owners(level):
     """References (or cohorts) whose results/{name}/ holds a target of ``level`` in this config."""
     if level == "training":
         return [o for o in L.references + L.cohorts if training_metrics(o)]
-    key = PLOTS[level][0]
-    names = L.references + L.cohorts
-    paths = [str(p) for p in TARGETS.get(key, [])]
-    return [n for n in names if any(p.startswith(L.path(n) + os.sep) for p in paths)]
+    return [n for n in L.references + L.cohorts if _runs(level, n)]
 
 
 def plot_inputs(level):
