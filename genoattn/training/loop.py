@@ -75,6 +75,13 @@ def fingerprint(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def prediction_head(dim: int, classes: int, seed: int) -> torch.nn.Module:
+    """An objective's head (LayerNorm + Linear to ``classes``), its initial weights following ``seed``."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return torch.nn.Sequential(torch.nn.LayerNorm(dim), torch.nn.Linear(dim, classes))
+
+
 def lr_factor(step: int, warmup: int, steps: int) -> float:
     if step < warmup:
         return (step + 1) / max(warmup, 1)

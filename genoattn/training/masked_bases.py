@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from genoattn import alphabet
 from genoattn.io.store import open_group, read_attrs
+from genoattn.training.loop import prediction_head
 
 ACGT = np.array([alphabet.A, alphabet.C, alphabet.G, alphabet.T], dtype=np.uint8)
 ACGT_INDEX = np.full(alphabet.N_CODES, -1, dtype=np.int64)
@@ -133,10 +134,7 @@ class MaskedBases:
     def __init__(self, module, tokens_path: str, split: dict[str, list[str]], cfg: dict, backend=None,
                  device: torch.device | None = None):
         self.module = module
-        dim = module.dim
-        with torch.random.fork_rng(devices=[]):  # the head's initial weights follow training.level1.seed
-            torch.manual_seed(cfg["seed"])
-            self.head = torch.nn.Sequential(torch.nn.LayerNorm(dim), torch.nn.Linear(dim, 4))
+        self.head = prediction_head(module.dim, 4, cfg["seed"])  # seeded by training.level1.seed
         self.cfg, self.backend, self.split = cfg, backend, split
         self.device = device or torch.device("cpu")
         self.window = module.window

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from genoattn import alphabet
 from genoattn import transcripts as tx
 from genoattn.training.masked_bases import ACGT_INDEX, load_contigs
+from genoattn.training.loop import prediction_head
 
 QUICK_EXONS = 200
 
@@ -141,10 +142,7 @@ class MaskedCodons:
         from genoattn.io.annotation import read_annotation
 
         self.module = module
-        dim = module.dim
-        with torch.random.fork_rng(devices=[]):  # the head's initial weights follow training.level2.seed
-            torch.manual_seed(cfg["seed"])
-            self.head = torch.nn.Sequential(torch.nn.LayerNorm(dim), torch.nn.Linear(dim, 64))
+        self.head = prediction_head(module.dim, 64, cfg["seed"])  # seeded by training.level2.seed
         self.cfg, self.backend, self.split = cfg, backend, split
         self.device = device or torch.device("cpu")
         contigs = [c for part in ("train", "validation", "test") for c in split[part]]
