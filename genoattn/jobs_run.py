@@ -214,14 +214,10 @@ def _identity(job: Job, inputs: list[str]) -> dict:
             "inputs": {p: read_attrs(p).get("inputs", {}) for p in inputs}}
 
 
-def train_level1(job: Job):
-    if _spawn_ranks(job):
-        return
+def _train_setup(job: Job):
+    """(device, tokens store, contig split) of a training job, its process group joined."""
     from genoattn.io.store import read_attrs
-    from genoattn.levels.nucleotide import level1_module
-    from genoattn.model import build_module
-    from genoattn.training.loop import init_distributed, loop_options, train
-    from genoattn.training.masked_bases import MaskedBases
+    from genoattn.training.loop import init_distributed
     from genoattn.training.split import split_contigs
 
     r = job.wildcards["reference"]
@@ -230,6 +226,18 @@ def train_level1(job: Job):
     tokens = job.inputs["tokens"]
     split = split_contigs(list(read_attrs(tokens)["contigs"]), job.config["references"][r]["held_out"],
                           f"references.{r}.held_out")
+    return device, tokens, split
+
+
+def train_level1(job: Job):
+    if _spawn_ranks(job):
+        return
+    from genoattn.levels.nucleotide import level1_module
+    from genoattn.model import build_module
+    from genoattn.training.loop import loop_options, train
+    from genoattn.training.masked_bases import MaskedBases
+
+    device, tokens, split = _train_setup(job)
     cfg = job.config["levels"]["level1"]
     module, _ = build_module(lambda: level1_module(cfg), "level1", None, cfg["seed"])
     objective = MaskedBases(module, tokens, split, job.config["training"]["level1"],
@@ -241,20 +249,14 @@ def train_level1(job: Job):
 def train_level2(job: Job):
     if _spawn_ranks(job):
         return
-    from genoattn.io.store import read_attrs
     from genoattn.levels.codon import CodonAttention
     from genoattn.levels.nucleotide import level1_module
     from genoattn.model import build_module
-    from genoattn.training.loop import init_distributed, loop_options, train
+    from genoattn.training.loop import loop_options, train
     from genoattn.training.masked_codons import MaskedCodons
-    from genoattn.training.split import split_contigs
 
-    r = job.wildcards["reference"]
-    device = _train_device(job)
-    init_distributed(device)
-    tokens, annotation = job.inputs["tokens"], job.inputs["annotation"]
-    split = split_contigs(list(read_attrs(tokens)["contigs"]), job.config["references"][r]["held_out"],
-                          f"references.{r}.held_out")
+    device, tokens, split = _train_setup(job)
+    annotation = job.inputs["annotation"]
     l1 = job.config["levels"]["level1"]
     level1, _ = build_module(lambda: level1_module(l1), "level1", job.input("level1_checkpoint"), l1["seed"])
     cfg = job.config["levels"]["level2"]
