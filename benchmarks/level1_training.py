@@ -3,6 +3,9 @@
     python benchmarks/level1_training.py --train-dir results/yeast_R64/train/level1 \
         --tokens results/yeast_R64/tokens.zarr [--json benchmarks/results/level1_training.json]
 
+The results go to TRAIN_DIR/heldout.json (the report's held-out table shows them beside that checkpoint)
+and to --json.
+
 Everything is scored in this one run on the same held-out bases of the test chromosomes of the split
 the model was trained with (model.json; yeast: test chrXI, chrXIII, chrXV, validation chrXII, chrXIV,
 chrXVI, training the other ten), under two masking protocols:
@@ -168,7 +171,7 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--train-dir", required=True, help="model.safetensors + head.safetensors + model.json")
     p.add_argument("--tokens", required=True, help="tokens.zarr of the reference the model was trained on")
-    p.add_argument("--json", help="write the results here")
+    p.add_argument("--json", help="write the results here too (they are always written to TRAIN_DIR/heldout.json)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--max-k", type=int, default=5)
     a = p.parse_args(argv)
@@ -237,8 +240,10 @@ def main(argv=None) -> dict:
     result["seconds"] = round(time.time() - t0, 1)
     print(f"\ntraining throughput (forward + backward, {a.threads} threads): "
           f"{result['throughput_cpu']['tokens_per_s']:.0f} tokens/s")
+    text = json.dumps(result, indent=1) + "\n"
+    (d / "heldout.json").write_text(text)  # beside the checkpoint: the report's held-out table reads it
     if a.json:
-        Path(a.json).write_text(json.dumps(result, indent=1) + "\n")
+        Path(a.json).write_text(text)
     return result
 
 

@@ -2,7 +2,10 @@
 
     python benchmarks/level2_training.py --train-dir results/yeast_R64/train/level2 \
         --tokens results/yeast_R64/tokens.zarr --annotation results/yeast_R64/annotation.parquet \
-        [--level1-checkpoint data/demo/checkpoints/level1.safetensors] [--json benchmarks/results/level2_training.json]
+        [--level1-checkpoint data/demo/checkpoints/level1/model.safetensors] [--json benchmarks/results/level2_training.json]
+
+The results go to TRAIN_DIR/heldout.json (the report's held-out table shows them beside that checkpoint)
+and to --json.
 
 Scored in this one run on the same hidden codons (genoattn.training.masked_codons: 15 % of the
 annotated-frame codons of every coding exon of the test chromosomes, seeded; their bases hidden from
@@ -100,7 +103,7 @@ def main(argv=None) -> dict:
     p.add_argument("--tokens", required=True)
     p.add_argument("--annotation", required=True)
     p.add_argument("--level1-checkpoint", help="the level-1 checkpoint level 2 was trained on (default: model.json's)")
-    p.add_argument("--json")
+    p.add_argument("--json", help="write the results here too (they are always written to TRAIN_DIR/heldout.json)")
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args(argv)
 
@@ -162,8 +165,10 @@ def main(argv=None) -> dict:
     print(f"test chromosomes {', '.join(info['split']['test'])}: hidden codons, perplexity / accuracy")
     for label, r in result["rows"].items():
         print(f"  {label:55s} {r['perplexity']:8.3f}  {r['accuracy']:.4f}  ({r['codons']:,} codons)")
+    text = json.dumps(result, indent=1) + "\n"
+    (d / "heldout.json").write_text(text)  # beside the checkpoint: the report's held-out table reads it
     if a.json:
-        Path(a.json).write_text(json.dumps(result, indent=1) + "\n")
+        Path(a.json).write_text(text)
     return result
 
 

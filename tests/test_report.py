@@ -91,3 +91,26 @@ def test_pca_explains_a_planted_direction():
     scores, ratio = plot_level._pca(x, k=2)
     assert ratio[0] > 0.95 and scores.shape == (500, 2)
     assert ratio[0] >= ratio[1] >= 0
+
+
+def test_held_out_table_takes_baselines_only_from_a_run_on_that_checkpoint(tmp_path):
+    """The shipped level-1 checkpoint and its benchmark run: the table lists the model and the baselines
+    of that run; once the weights beside it change, the stale run's baselines are left out."""
+    import shutil
+
+    shipped = ROOT / "data" / "demo" / "checkpoints" / "level1"
+    d = tmp_path / "level1"
+    shutil.copytree(shipped, d)
+    rows = plot_level.heldout_rows([str(d / "model.json")])
+    labels = [r[1] for r in rows]
+    assert labels[0].startswith("genoattn, trained")
+    assert "base composition" in labels and sum(label.startswith("k-mer") for label in labels) == 1
+    ppl = {r[1]: float(r[2]) for r in rows}
+    assert ppl[labels[0]] < ppl["base composition"]
+    plot_level.plot("training", [str(d / "model.json")], str(tmp_path / "training.png"))
+    _png_ok(tmp_path / "training.png")
+
+    weights = bytearray((d / "model.safetensors").read_bytes())
+    weights[-1] ^= 1
+    (d / "model.safetensors").write_bytes(bytes(weights))
+    assert [r[1] for r in plot_level.heldout_rows([str(d / "model.json")])] == labels[:1]

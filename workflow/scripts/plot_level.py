@@ -338,15 +338,53 @@ def plot_level6(stores: list[str], out: str) -> None:
 
 
 # -- training (the model.json of each level's checkpoint) ------------------------------------------------------
+def _heldout_of(model_json: Path) -> dict | None:
+    """The benchmark run beside a checkpoint (heldout.json), if it scored this very checkpoint."""
+    import json
+
+    from genoattn.io.store import sha256_file
+
+    bench, weights = model_json.with_name("heldout.json"), model_json.with_name("model.safetensors")
+    if not (bench.exists() and weights.exists()):
+        return None
+    b = json.loads(bench.read_text())
+    return b if b.get("model", {}).get("checkpoint_sha256") == sha256_file(weights) else None
+
+
+def heldout_rows(models: list[str]) -> list[tuple[str, str, str, str]]:
+    """(level, model or baseline, test perplexity, accuracy) of each model.json's checkpoint: its own test
+    metrics, then the baselines of the benchmark run beside it (:func:`_heldout_of`; for level 1 the
+    composition model and the k-mer model of the best k on validation, grid protocol)."""
+    import json
+
+    rows = []
+    for path in models:
+        info = json.loads(Path(path).read_text())
+        level = info.get("level", Path(path).parent.name)
+        test = info.get("metrics", {}).get("test", {})
+        if test:
+            rows.append((level, f"genoattn, trained ({info.get('steps')} steps)", f"{test['perplexity']:.4g}",
+                         f"{test['accuracy']:.3f}"))
+        b = _heldout_of(Path(path))
+        if b:
+            grid = b.get("protocols", {}).get("grid")
+            table = grid["rows"] if grid else b.get("rows", {})
+            best = grid.get("best_k_on_validation") if grid else None
+            for label, r in table.items():
+                if "genoattn" in label or (label.startswith("k-mer") and f"k={best} " not in label):
+                    continue
+                m = r.get("test", r)
+                rows.append((level, label[:48], f"{m['perplexity']:.4g}", f"{m['accuracy']:.3f}"))
+    return rows
+
+
 def plot_training(models: list[str], out: str) -> None:
     """Per trained level: the training loss by step (and the validation perplexity during training); then
-    the held-out table: each model's test metrics, with the baselines of benchmarks/level{1,2}_training.py
-    when a heldout.json made from that checkpoint sits beside it."""
+    the held-out table (:func:`heldout_rows`)."""
     import json
 
     infos = [json.loads(Path(p).read_text()) for p in models]
     fig, axes = _figure(len(infos) + 1, width=5.0, height=4.2)
-    rows = []
     for ax, path, info in zip(axes, models, infos):
         level = info.get("level", Path(path).parent.name)
         log_rows = info.get("log", [])
@@ -359,21 +397,7 @@ def plot_training(models: list[str], out: str) -> None:
         ax.set_ylabel("cross-entropy (nats)")
         ax.set_title(f"{level}: {info.get('objective', '')}")
         ax.legend(fontsize=8)
-        test = info.get("metrics", {}).get("test", {})
-        if test:
-            rows.append((level, f"genoattn, trained ({info.get('steps')} steps)", f"{test['perplexity']:.4g}",
-                         f"{test['accuracy']:.3f}"))
-        bench = Path(path).with_name("heldout.json")
-        if bench.exists():
-            b = json.loads(bench.read_text())
-            grid = b.get("protocols", {}).get("grid")
-            table = grid["rows"] if grid else b.get("rows", {})
-            best = grid.get("best_k_on_validation") if grid else None
-            for label, r in table.items():
-                if "genoattn" in label or (label.startswith("k-mer") and f"k={best} " not in label):
-                    continue
-                m = r.get("test", r)
-                rows.append((level, label[:48], f"{m['perplexity']:.4g}", f"{m['accuracy']:.3f}"))
+    rows = heldout_rows(models)
     tab = axes[-1]
     tab.set_axis_off()
     table = tab.table(cellText=[list(r) for r in rows] or [["", "no trained level", "", ""]],
