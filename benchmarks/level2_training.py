@@ -125,10 +125,14 @@ def main(argv=None) -> dict:
     l1 = {**defaults("levels.level1"), **cfg["levels"]["level1"]}
     l2 = {**defaults("levels.level2"), **cfg["levels"]["level2"]}
     ann = {**defaults("levels.annotation"), **cfg["levels"]["annotation"]}
-    level1, l1_ident = build_module(lambda: level1_module(l1), "level1", a.level1_checkpoint, l1["seed"])
+    level1_checkpoint = a.level1_checkpoint or l1.get("checkpoint")  # the file the training config named
+    if level1_checkpoint == "train":
+        raise SystemExit("level 2 was trained on the workflow's own level-1 training output: name that file with "
+                         "--level1-checkpoint results/<reference>/train/level1/model.safetensors")
+    level1, l1_ident = build_module(lambda: level1_module(l1), "level1", level1_checkpoint, l1["seed"])
     if info["identity"].get("level1_checkpoint_sha256") and \
             l1_ident.get("checkpoint_sha256") != info["identity"]["level1_checkpoint_sha256"]:
-        raise SystemExit(f"--level1-checkpoint {a.level1_checkpoint} is not the level 1 this level 2 was trained on "
+        raise SystemExit(f"level-1 checkpoint {level1_checkpoint} is not the level 1 this level 2 was trained on "
                          f"(sha256 {info['identity']['level1_checkpoint_sha256'][:12]}...)")
     module, ident = build_module(lambda: CodonAttention(l1["dim"], l2["dim"], l2["heads"], l2["layers"]), "level2",
                                  str(d / "model.safetensors"))
