@@ -9,10 +9,14 @@ from genoattn.kernels import BlockLayout, reference
 from genoattn.levels import chromosome as chrom
 
 
-def random_seq(block_size=4):
+def random_seq(block_size=4, ragged=False):
+    """Four contigs of random lengths; ``ragged``: the first one is not a multiple of the block size
+    (so its last block is padded)."""
     rng = np.random.default_rng()
-    n_bins = tuple(int(x) for x in rng.integers(3, 30, size=4))
-    return chrom.SequenceLayout(("chrA", "chrB", "chrC", "chrD"), n_bins, block_size)
+    n_bins = [int(x) for x in rng.integers(3, 30, size=4)]
+    if ragged and n_bins[0] % block_size == 0:
+        n_bins[0] += 1
+    return chrom.SequenceLayout(("chrA", "chrB", "chrC", "chrD"), tuple(n_bins), block_size)
 
 
 def test_local_blocks_never_cross_a_contig_end():
@@ -71,13 +75,13 @@ def test_every_block_allowed_equals_dense_attention(monkeypatch):
 
 
 def test_padding_and_masked_bins_never_change_other_outputs():
-    seq = random_seq(block_size=4)
+    seq = random_seq(block_size=4, ragged=True)
     layout, _ = chrom.build_block_layout(seq, local_window=8, random_blocks=1, seed=1)
     N = seq.n_tokens
     pos_real = seq.token_positions()
     real = np.zeros(N, dtype=bool)
     real[pos_real] = True
-    assert (~real).any()                            # some padding exists (contig lengths random)
+    assert (~real).any()                            # some padding exists (the first contig is ragged)
     masked = real & (np.random.rand(N) < 0.15)
     keep = real & ~masked
     module = chrom.ChromosomeAttention(in_dim=8, dim=32, heads=4).eval()
