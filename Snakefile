@@ -14,16 +14,18 @@ include: "workflow/rules/level4.smk"
 include: "workflow/rules/level5.smk"
 include: "workflow/rules/genotypes.smk"
 include: "workflow/rules/level6.smk"
+include: "workflow/rules/impute.smk"
 # after every level: the plots follow what the levels registered in TARGETS
 include: "workflow/rules/report.smk"
 
 
-# Every level's outputs (genoattn.jobs lists them in TARGETS), not the training stage: `snakemake
-# train` trains, and a level with `checkpoint: train` pulls its training job in. Per-level targets:
-# `snakemake tokenize`, `annotate`, `level1` ... `level6`, `hic`, `genotypes`, `train`, `plots`.
+# Every level's outputs (genoattn.jobs lists them in TARGETS), not the training stage nor imputation:
+# `snakemake train` trains, and a level with `checkpoint: train` pulls its training job in;
+# `snakemake impute` fills the cohorts' missing calls. Per-level targets: `snakemake tokenize`,
+# `annotate`, `level1` ... `level6`, `hic`, `genotypes`, `train`, `impute`, `plots`.
 # This rule lives here, not in an included file: Snakemake takes the default target only from
 # the main Snakefile.
 rule all:
     default_target: True
     input:
-        [path for name, paths in TARGETS.items() if name != "train" for path in paths],
+        [path for name, paths in TARGETS.items() if name not in ("train", "impute") for path in paths],

@@ -77,6 +77,9 @@ LEVELS = {
     "level5": ("reference", False, "genome-wide block-sparse attention (reads every level4 store, hic/trans.zarr)"),
     "genotypes": ("cohort", False, "VCF/BCF -> genotypes.zarr, then ld_blocks.zarr"),
     "level6": ("cohort", False, "per-individual attention: every shard then the gather, one --shard, or --gather"),
+    "impute": ("cohort", False, "fill the cohort's missing calls with the trained level 6 (reads genotypes, "
+                                "ld_blocks, levels.level6.checkpoint + its head) -> imputed.vcf.gz (--out) + "
+                                "imputed.zarr beside it"),
 }
 
 
@@ -117,11 +120,12 @@ def _cmd_train(args) -> int:
 
     setup_logging(None)
     overrides = {k: getattr(args, k) for k in ("steps", "batch", "lr") if getattr(args, k) is not None}
-    result = train_level(args.level, args.config, reference=args.reference, out=args.out, devices=args.devices,
-                         threads=args.threads, overrides=overrides)
+    result = train_level(args.level, args.config, reference=args.reference, cohort=args.cohort, out=args.out,
+                         devices=args.devices, threads=args.threads, overrides=overrides)
     test = result.get("metrics", {}).get("test", {})
     print(f"{args.level}: {result.get('steps')} steps in {result.get('seconds')} s; held-out test "
-          + ", ".join(f"{k} {v}" for k, v in test.items() if k in ("perplexity", "accuracy"))
+          + ", ".join(f"{k} {v}" for k, v in test.items() if k in ("perplexity", "accuracy", "dosage_r2",
+                                                                   "concordance"))
           + f". Wrote {result.get('model')} (use it with levels.{args.level}.checkpoint)")
     return 0
 
@@ -212,13 +216,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("train", help="the training job of a level (what `snakemake train` runs), outside Snakemake",
                         description="Train a level on its self-supervised objective with the config's training."
-                        "<level> options and the reference's held_out contigs, and write model.safetensors + "
-                        "model.json (results/{reference}/train/<level>/, or --out). A rerun after a kill resumes.")
+                        "<level> options and the reference's held_out contigs (level 6: the cohort's held_out "
+                        "individuals), and write model.safetensors + model.json (results/{reference or cohort}/"
+                        "train/<level>/, or --out). A rerun after a kill resumes.")
     from genoattn.config import TRAINABLE_LEVELS
 
     tr.add_argument("level", choices=list(TRAINABLE_LEVELS))
     tr.add_argument("--config", required=True, help="workflow config (validated like the workflow)")
-    tr.add_argument("--reference", help="name in the config's references (default: the only one)")
+    tr.add_argument("--reference", help="levels 1-2: name in the config's references (default: the only one)")
+    tr.add_argument("--cohort", help="level 6: name in the config's cohorts (default: the only one with held_out)")
     tr.add_argument("--out", help="directory to write model.safetensors, model.json, log.tsv (and state.pt "
                     "while training) into (default: results/{reference}/train/<level>/)")
     tr.add_argument("--steps", type=int, help="replace training.<level>.steps")

@@ -27,6 +27,7 @@ COMMANDS = {
     "level5": [("level5_genome", True)],
     "genotypes": [("genotypes_part", False), ("genotypes_cohort", True), ("ld_blocks", True)],
     "level6": [("level6_shard", False), ("level6_gather", True)],
+    "impute": [("impute_cohort", True)],
 }
 
 
@@ -95,6 +96,8 @@ def build_jobs(command: str, ctx: Context, reference: str | None = None, cohort:
         if step != "all":
             keep = {"genotypes": ("genotypes_part", "genotypes_cohort"), "ld_blocks": ("ld_blocks",)}[step]
             rules = [(r, f) for r, f in rules if r in keep]
+    elif command == "impute":
+        wanted["cohort"] = ctx.cohort(cohort)
     elif command == "level6":
         c = wanted["cohort"] = ctx.cohort(cohort)
         n = ctx.L.shard_count(c)
@@ -185,10 +188,11 @@ def run_level(level: str, config_path: str, out: str | None = None, threads: int
     return run_jobs(build_jobs(level, ctx, **selection), ctx, out=out, threads=threads, log=log)
 
 
-def train_level(level: str, config_path: str, reference: str | None = None, out: str | None = None,
-                devices: int | None = None, threads: int | None = None, overrides: dict | None = None,
-                log=print) -> dict:
-    """Rule train_<level> for one reference, with ``overrides`` of training.<level> (the CLI's --steps ...)."""
+def train_level(level: str, config_path: str, reference: str | None = None, cohort: str | None = None,
+                out: str | None = None, devices: int | None = None, threads: int | None = None,
+                overrides: dict | None = None, log=print) -> dict:
+    """Rule train_<level> for one reference (levels 1-2) or cohort (level 6), with ``overrides`` of
+    training.<level> (the CLI's --steps ...)."""
     import json
     from pathlib import Path
 
@@ -201,11 +205,23 @@ def train_level(level: str, config_path: str, reference: str | None = None, out:
         config["training"]["devices"] = devices
     set_threads(threads)
     ctx = Context(config, config_path)
-    r = ctx.reference(reference, "annotation" if level in ("level2", "level3") else None, f"{level} training")
-    if not ctx.L.ref(r)["held_out"]:
-        raise ValueError(f"references.{r}.held_out is not set in {config_path}: training needs held-out "
-                         "contigs (test, validation) to measure on. Fix: set it (see config/README.md)")
-    job = J.spec(f"train_{level}").job(ctx.L, {"reference": r})
+    if level == "level6":
+        if cohort is None:
+            trained = [c for c in ctx.L.cohorts if config["cohorts"][c]["held_out"]]
+            cohort = trained[0] if len(trained) == 1 else None
+        c = ctx.cohort(cohort)
+        if not config["cohorts"][c]["held_out"]:
+            raise ValueError(f"cohorts.{c}.held_out is not set in {config_path}: training needs held-out "
+                             "individuals to measure on. Fix: set it (validation_samples, test_cohort; see "
+                             "config/README.md)")
+        wildcards = {"cohort": c}
+    else:
+        r = ctx.reference(reference, "annotation" if level in ("level2", "level3") else None, f"{level} training")
+        if not ctx.L.ref(r)["held_out"]:
+            raise ValueError(f"references.{r}.held_out is not set in {config_path}: training needs held-out "
+                             "contigs (test, validation) to measure on. Fix: set it (see config/README.md)")
+        wildcards = {"reference": r}
+    job = J.spec(f"train_{level}").job(ctx.L, wildcards)
     if out is not None:
         job.output = str(Path(out) / "model.safetensors")
     run_jobs([CliJob(job, True)], ctx, threads=threads, log=log)

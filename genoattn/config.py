@@ -14,8 +14,8 @@ import yaml
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
 #: Levels with a training objective: ``levels.<level>.checkpoint: train`` loads the workflow's own
-#: training output (results/{reference}/train/<level>/model.safetensors).
-TRAINABLE_LEVELS = ("level1", "level2")
+#: training output (results/{reference or cohort}/train/<level>/model.safetensors).
+TRAINABLE_LEVELS = ("level1", "level2", "level6")
 #: The config a run without --configfile uses (relative to the working directory): the demo.
 DEMO_CONFIG = "config/config.yaml"
 
@@ -214,6 +214,12 @@ def _semantic_checks(cfg: dict, base: Path, check_files: bool) -> None:
             problems.append(f"config key cohorts.{name}.reference: {c['reference']!r} is not a reference; "
                             f"allowed values: {', '.join(refs) or '(none: this config has no references)'} (or null). "
                             "Fix: name one of them, or null for no level-5 context")
+        test = (c["held_out"] or {}).get("test_cohort")
+        if test and (test not in cfg["cohorts"] or test == name):
+            others = [x for x in cfg["cohorts"] if x != name]
+            problems.append(f"config key cohorts.{name}.held_out.test_cohort: {test!r} is not another cohort of this "
+                            f"config (others: {', '.join(others) or 'none'}). Fix: name a cohort of other individuals "
+                            "(the model is measured on them), or null")
         if name in refs:
             problems.append(f"config key cohorts.{name}: the name is also a reference; results/{name}/ would be "
                             "shared. Fix: rename one of them")
@@ -248,7 +254,7 @@ def _semantic_checks(cfg: dict, base: Path, check_files: bool) -> None:
                             "Fix: give a checkpoint file or null (seeded weights)")
     runs_on = {"level1": list(refs), "level2": [r for r in refs if refs[r]["annotation"]],
                "level3": [r for r in refs if refs[r]["annotation"]]}
-    for lvl in TRAINABLE_LEVELS:
+    for lvl in ("level1", "level2"):
         if cfg["levels"][lvl]["checkpoint"] == "train":
             for r in runs_on[lvl]:
                 if not refs[r]["held_out"]:
@@ -256,6 +262,15 @@ def _semantic_checks(cfg: dict, base: Path, check_files: bool) -> None:
                                     f"output, but references.{r}.held_out is not set, so {r} is not trained on. "
                                     f"Fix: set references.{r}.held_out (test and validation contigs) or give "
                                     "a checkpoint file")
+    if cfg["levels"]["level6"]["checkpoint"] == "train" and cfg["cohorts"]:
+        trained = [c for c, coh in cfg["cohorts"].items() if coh["held_out"]]
+        untrained = [c for c in cfg["cohorts"] if c not in trained]
+        if not trained or (len(trained) > 1 and untrained):
+            problems.append("config key levels.level6.checkpoint: 'train' loads the workflow's own training output "
+                            "(a cohort with held_out trains and uses its own; the others use the one cohort that "
+                            f"trains), but {'no cohort has held_out' if not trained else 'cohorts ' + ', '.join(trained) + ' all train, so ' + ', '.join(untrained) + ' would not know whose output to load'}. "
+                            "Fix: set cohorts.<name>.held_out (validation_samples, test_cohort) on one cohort, or "
+                            "give a checkpoint file")
     l1 = cfg["levels"]["level1"]
     if l1["conv_kernel"] and l1["conv_kernel"] % 2 == 0:
         problems.append(f"config key levels.level1.conv_kernel: {l1['conv_kernel']} is even; the convolution is "

@@ -163,8 +163,10 @@ LEVEL1_MODEL_KEYS = ["window", "dim", "heads", "layers", "conv_kernel", "seed"]
 #: ... and those of its embeddings as level 2 reads them (the level-1 store's window tiling and strands)
 LEVEL1_EMBEDDING_KEYS = ["stride", "reverse_complement", "checkpoint"]
 LEVEL2_MODEL_KEYS = ["dim", "heads", "layers", "seed"]
-LEVEL6_SHARD_KEYS = ["dim", "heads", "window", "n_global", "layers", "mlp_ratio", "windows", "samples_per_shard",
-                     "batch_size", "query_block", "block_embedding", "checkpoint", "seed"]
+#: the keys of levels.level6 that shape the module (what a checkpoint must fit), read by its training
+LEVEL6_MODEL_KEYS = ["dim", "heads", "window", "n_global", "layers", "mlp_ratio", "site_buckets", "windows", "seed"]
+LEVEL6_SHARD_KEYS = LEVEL6_MODEL_KEYS + ["samples_per_shard", "batch_size", "query_block", "block_embedding",
+                                         "checkpoint"]
 
 
 def _genotype_keys(L: Layout, w: dict) -> list[str]:
@@ -336,6 +338,33 @@ _spec(rule="train_level2", target="train", output="{reference}/train/level2/mode
                            | {f"level1_{k}": v for k, v in _checkpoint(L, "level1", w["reference"]).items()}),
       expand=lambda L: [{"reference": r} for r in _annotated_refs(L) if L.ref(r)["held_out"]],
       run="genoattn.jobs_run:train_level2", gpu=True, threads=2, mem_mb=8000)
+
+
+def _train_level6_inputs(L: Layout, w: dict) -> dict:
+    c = w["cohort"]
+    out = {"genotypes": L.path(c, "genotypes.zarr"), "ld_blocks": L.path(c, "ld_blocks.zarr")}
+    test = L.config["cohorts"][c]["held_out"]["test_cohort"]
+    if test:
+        out |= {"test_genotypes": L.path(test, "genotypes.zarr"), "test_ld_blocks": L.path(test, "ld_blocks.zarr")}
+    level5 = L.level6_context(c)
+    return out | ({"level5": level5} if level5 else {})
+
+
+_spec(rule="train_level6", target="train", output="{cohort}/train/level6/model.safetensors",
+      keys=lambda L, w: ([f"levels.level6.{k}" for k in LEVEL6_MODEL_KEYS + ["batch_size", "query_block"]]
+                         + ["training.level6", "training.devices", "kernels", "cohorts.{cohort}.held_out"]),
+      inputs=_train_level6_inputs,
+      expand=lambda L: [{"cohort": c} for c in L.cohorts if L.config["cohorts"][c]["held_out"]],
+      run="genoattn.jobs_run:train_level6", gpu=True, threads=2, mem_mb=8000)
+
+
+_spec(rule="impute_cohort", target="impute", output="{cohort}/imputed.vcf.gz",
+      keys=lambda L, w: [f"levels.level6.{k}" for k in LEVEL6_SHARD_KEYS] + ["kernels"],
+      inputs=lambda L, w: _level6_inputs(L, w) | ({"head": str(Path(L.checkpoint("level6", w["cohort"]))
+                                                               .with_name("head.safetensors"))}
+                                                   if L.checkpoint("level6", w["cohort"]) else {}),
+      expand=lambda L: [{"cohort": c} for c in L.cohorts], run="genoattn.jobs_run:impute_cohort", gpu=True,
+      threads=2, mem_mb=8000)
 
 
 # -- what the rules and the CLI call ------------------------------------------------------------------------

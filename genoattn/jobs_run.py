@@ -271,3 +271,34 @@ def train_level2(job: Job):
 
         identity["level1_checkpoint_sha256"] = sha256_file(job.input("level1_checkpoint"))
     train(objective, loop_options(job.config["training"]["level2"]), Path(job.output).parent, device, identity)
+
+
+def train_level6(job: Job):
+    if _spawn_ranks(job):
+        return
+    from genoattn.levels.cohort import Level5Context, build_model
+    from genoattn.training.loop import init_distributed, loop_options, train
+    from genoattn.training.masked_genotypes import MaskedGenotypes
+
+    device = _train_device(job)
+    init_distributed(device)
+    c = job.wildcards["cohort"]
+    opts = dict(job.config["levels"]["level6"], checkpoint=None)
+    level5 = job.input("level5")
+    module, _ = build_model(opts, Level5Context(level5).dim if level5 else 0)
+    test = (job.inputs["test_genotypes"], job.input("test_ld_blocks")) if job.input("test_genotypes") else None
+    objective = MaskedGenotypes(module, job.inputs["genotypes"], job.inputs["ld_blocks"],
+                                job.config["cohorts"][c]["held_out"], job.config["training"]["level6"], opts,
+                                test=test, level5=level5, device=device)
+    inputs = [job.inputs["genotypes"]] + ([test[0]] if test else [])
+    train(objective, loop_options(job.config["training"]["level6"]), Path(job.output).parent, device,
+          _identity(job, inputs))
+
+
+def impute_cohort(job: Job):
+    from genoattn.imputation import impute_cohort as impute
+    from genoattn.imputation import imputed_store
+
+    impute(job.inputs["genotypes"], job.inputs["ld_blocks"], job.output,
+           imputed_store(job.output), _level_cfg(job, "level6"), job.input("checkpoint"),
+           level5=job.input("level5"), device=_device(job), cohort=job.wildcards["cohort"])

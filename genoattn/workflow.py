@@ -65,8 +65,19 @@ class Layout:
         training output for ``train`` (results/{owner}/train/<level>/model.safetensors), or None (seeded)."""
         value = self.level(level)["checkpoint"]
         if value == "train":
+            if level == "level6":  # every cohort loads the training output of the cohort that trains
+                owner = self.level6_training_cohort(owner)
             return self.path(owner, "train", level, "model.safetensors")
         return value or None
+
+    def level6_training_cohort(self, cohort: str) -> str:
+        """The cohort whose training output level 6 of ``cohort`` loads with ``checkpoint: train``: the cohort
+        itself when it has ``held_out``, else the one cohort that has (config validation ensures one)."""
+        cohorts = self.config["cohorts"]
+        if cohorts[cohort]["held_out"]:
+            return cohort
+        trained = [c for c in cohorts if cohorts[c]["held_out"]]
+        return trained[0] if trained else cohort
 
     def weights_label(self, level: str, owner: str) -> str:
         """'trained (path)' or 'untrained (seeded weights)' for a level's figures and captions (a checkpoint

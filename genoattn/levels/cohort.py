@@ -5,10 +5,17 @@ Tokens. One token per kept variant of the genotypes store, per individual::
     token = genotype_embedding[code]                   (per individual)
           + allele_embedding[ref x alt SNV class, 16 = other]
           + position_projection(Fourier features of the 0-based bp position, wavelengths 10 bp .. 100 Mb)
+          + site_embedding[bucket]                     (with ``site_buckets`` > 0, see below)
           + context                                    (see below)
 
     code: 0/1/2 = number of non-reference alleles of a diploid call (capped at 2 for polyploids),
           3 = missing (any allele of the call missing), 4/5 = haploid call ref/alt.
+
+Sites. With ``site_buckets`` > 0 each site also gets a learned vector, found by hashing
+``contig:pos:ref:alt`` (CRC32, stable across runs, machines and cohorts) into that many buckets: what
+an imputation model needs to learn per-site allele frequencies and LD. Sites of another cohort reuse
+the vectors of the training cohort's sites they share, and get the (untrained) vector of their bucket
+otherwise.
 
 Context. When the cohort names a ``reference`` and ``results/{reference}/level5.zarr`` exists (arrays
 ``embedding`` [bin, feature] with coords ``chrom``/``start``/``end``), a variant inside a bin gets
@@ -35,6 +42,7 @@ import logging
 import math
 import os
 import time
+import zlib
 
 import numpy as np
 import torch
@@ -77,6 +85,15 @@ def fourier_features(pos0: np.ndarray, n: int = N_FOURIER) -> torch.Tensor:
     lam = 10.0 * (1e7) ** (np.arange(n) / max(n - 1, 1))  # 10 bp .. 100 Mb
     ang = 2 * np.pi * (pos0.astype(np.float64)[:, None] % lam[None, :]) / lam[None, :]
     return torch.from_numpy(np.concatenate([np.sin(ang), np.cos(ang)], axis=1).astype(np.float32))
+
+
+def site_buckets(contig_names: np.ndarray, pos0: np.ndarray, alleles: np.ndarray, buckets: int) -> np.ndarray:
+    """Bucket [V] int64 of each site: CRC32 of 'contig:pos:ref:alt' (1-based pos, VCF alleles) mod ``buckets``."""
+    out = np.empty(len(pos0), np.int64)
+    for i, (c, p, a) in enumerate(zip(contig_names, pos0, alleles)):
+        key = f"{c}:{int(p) + 1}:{':'.join(str(x) for x in a if str(x))}"
+        out[i] = zlib.crc32(key.encode()) % buckets
+    return out
 
 
 class Level5Context:
@@ -161,22 +178,29 @@ class CohortLayer(nn.Module):
 class CohortModel(nn.Module):
     """Level-6 module; see the module docstring for tokens, context and outputs."""
 
-    def __init__(self, dim: int = 256, heads: int = 16, window: int = 200, n_global: int = 8, layers: int = 1,
-                 mlp_ratio: int = 4, context_dim: int = 0):
+    def __init__(self, dim: int = 256, heads: int = 16, window: int = 200, n_global: int = 17, layers: int = 1,
+                 mlp_ratio: int = 4, context_dim: int = 0, site_buckets: int = 0):
         super().__init__()
         self.dim, self.window, self.n_global = dim, window, n_global
         self.genotype = nn.Embedding(N_GT_CODES, dim)
         self.allele = nn.Embedding(N_ALLELE_CLASSES, dim)
         self.position = nn.Linear(2 * N_FOURIER, dim)
+        self.site = None
+        if site_buckets:
+            self.site = nn.Embedding(site_buckets, dim)
+            nn.init.normal_(self.site.weight, std=0.02)
         self.context = nn.Linear(context_dim, dim) if context_dim else None
         self.no_context = nn.Parameter(torch.randn(dim) * 0.02)
         self.global_tokens = nn.Parameter(torch.randn(n_global, dim) * 0.02)
         self.layers = nn.ModuleList(CohortLayer(dim, heads, mlp_ratio) for _ in range(layers))
         self.norm = nn.LayerNorm(dim)
 
-    def variant_tokens(self, allele_class, fourier, context=None, has_context=None):
-        """Per-variant part of the tokens [V, dim] (the same for every individual)."""
+    def variant_tokens(self, allele_class, fourier, context=None, has_context=None, site=None):
+        """Per-variant part of the tokens [V, dim] (the same for every individual); the arguments are those
+        :func:`variant_inputs` returns."""
         base = self.allele(allele_class) + self.position(fourier)
+        if self.site is not None:
+            base = base + self.site(site)
         ctx = self.no_context.expand_as(base)
         if self.context is not None and context is not None:
             ctx = torch.where(has_context[:, None], self.context(context), ctx)
@@ -205,12 +229,65 @@ def _segments(g, ld, windows: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return seg, bs, be
 
 
+def segment_ids(g, ld_blocks: str | None, windows: str) -> np.ndarray:
+    """Segment [V] of each variant of store ``g`` (local windows never cross one): its contig, or its LD
+    block with ``windows: ld_blocks`` (which needs the cohort's ld_blocks store)."""
+    if windows != "ld_blocks":
+        return np.asarray(g["variant_contig"][:], np.int64)
+    if ld_blocks is None:
+        raise ValueError("levels.level6.windows is ld_blocks but no ld_blocks store was given")
+    from genoattn.io.store import open_group
+
+    return _segments(g, open_group(ld_blocks), windows)[0]
+
+
 def build_model(opts: dict, context_dim: int):
     from genoattn.model import build_module
 
     return build_module(lambda: CohortModel(opts["dim"], opts["heads"], opts["window"], opts["n_global"],
-                                            opts["layers"], opts["mlp_ratio"], context_dim),
+                                            opts["layers"], opts["mlp_ratio"], context_dim,
+                                            opts["site_buckets"]),
                         "level6", opts["checkpoint"], int(opts["seed"]))
+
+
+def variant_inputs(g, opts: dict, ctx: Level5Context | None = None, start: int = 0, stop: int | None = None,
+                   device="cpu") -> dict:
+    """The per-variant inputs of variants [start, stop) of a genotypes store ``g``: the keyword arguments
+    of :meth:`CohortModel.variant_tokens` (tensors on ``device``) and ``n_context`` (variants inside a
+    level-5 bin)."""
+    stop = int(g["variant_position"].shape[0]) if stop is None else stop
+    pos0 = np.asarray(g["variant_position"][start:stop], np.int64) - 1
+    alleles = np.asarray(g["variant_allele"][start:stop])
+    names = np.array([str(c) for c in g["contig_id"][:]], dtype=object)[np.asarray(g["variant_contig"][start:stop],
+                                                                                    np.int64)]
+    out = {"allele_class": torch.from_numpy(allele_classes(alleles)).to(device),
+           "fourier": fourier_features(pos0).to(device), "context": None, "has_context": None, "site": None,
+           "n_context": 0}
+    if opts["site_buckets"]:
+        out["site"] = torch.from_numpy(site_buckets(names, pos0, alleles, int(opts["site_buckets"]))).to(device)
+    if ctx is not None:
+        rows = ctx.bins(names, pos0)
+        has = rows >= 0
+        emb = np.zeros((stop - start, ctx.dim), np.float32)
+        if has.any():
+            uniq, inv = np.unique(rows[has], return_inverse=True)
+            emb[has] = np.asarray(ctx.embedding.get_orthogonal_selection((uniq, slice(None))), np.float32)[inv]
+        out.update(context=torch.from_numpy(emb).to(device), has_context=torch.from_numpy(has).to(device),
+                   n_context=int(has.sum()))
+    return out
+
+
+def variant_base(model: CohortModel, g, opts: dict, ctx: Level5Context | None, device,
+                 step: int = 65536) -> tuple[torch.Tensor, int]:
+    """The per-variant part of every token [V, dim] of store ``g`` (in steps of ``step`` variants), and the
+    number of variants with level-5 context."""
+    V = int(g["variant_position"].shape[0])
+    parts, n_ctx = [], 0
+    for s in range(0, V, step):
+        inp = variant_inputs(g, opts, ctx, s, min(V, s + step), device)
+        n_ctx += inp.pop("n_context")
+        parts.append(model.variant_tokens(**inp))
+    return (torch.cat(parts) if parts else torch.zeros(0, model.dim, device=device)), n_ctx
 
 
 def embed_samples(genotypes: str, ld_blocks: str, sample_range: tuple[int, int], opts: dict,
@@ -223,33 +300,12 @@ def embed_samples(genotypes: str, ld_blocks: str, sample_range: tuple[int, int],
     ld = open_group(ld_blocks)
     V = int(g["variant_position"].shape[0])
     seg, bs, be = _segments(g, ld, opts["windows"])
-    pos0 = np.asarray(g["variant_position"][:], np.int64) - 1
     ctx = Level5Context(level5) if level5 else None
     model, identity = build_model(opts, ctx.dim if ctx else 0)
     dev = pick_device(device)
     model.to(dev)
     with torch.no_grad():
-        ac = torch.from_numpy(allele_classes(np.asarray(g["variant_allele"][:])))
-        parts = []
-        step = 65536
-        names = np.array([str(c) for c in g["contig_id"][:]], dtype=object)
-        vcontig = np.asarray(g["variant_contig"][:], np.int64)
-        n_ctx = 0
-        for s in range(0, V, step):
-            e = min(V, s + step)
-            c = hc = None
-            if ctx is not None:
-                rows = ctx.bins(names[vcontig[s:e]], pos0[s:e])
-                hc = torch.from_numpy(rows >= 0)
-                n_ctx += int(hc.sum())
-                emb = np.zeros((e - s, ctx.dim), np.float32)
-                if hc.any():
-                    uniq, inv = np.unique(rows[rows >= 0], return_inverse=True)
-                    emb[rows >= 0] = np.asarray(ctx.embedding.get_orthogonal_selection((uniq, slice(None))),
-                                                np.float32)[inv]
-                c, hc = torch.from_numpy(emb).to(dev), hc.to(dev)
-            parts.append(model.variant_tokens(ac[s:e].to(dev), fourier_features(pos0[s:e]).to(dev), c, hc))
-        base = torch.cat(parts)
+        base, n_ctx = variant_base(model, g, opts, ctx, dev)
         seg_t = torch.from_numpy(seg).to(dev)
         a, b = sample_range
         gt = np.asarray(g["call_genotype"][:, a:b])                      # [V, n, P] int8: bounded by the shard

@@ -1,4 +1,5 @@
-# Training stage: one job per trainable level and reference with `held_out` contigs
+# Training stage: one job per trainable level and reference with `held_out` contigs (levels 1-2),
+# or cohort with `held_out` individuals (level 6)
 # (genoattn/training/). A level loads its training output with `levels.<level>.checkpoint: train`;
 # the checkpoint is then an input of the level's rules, so retraining reruns that level and those
 # above. A killed training job resumes from its state.pt (beside the outputs) when rerun.
@@ -50,6 +51,31 @@ rule train_level2:
     params:
         config=job_params("train_level2"),
         derived=job_derived("train_level2"),
+    script:
+        "../scripts/run_job.py"
+
+
+rule train_level6:
+    input:
+        unpack(job_inputs("train_level6")),
+    output:
+        model=job_output("train_level6"),
+        metrics=job_output("train_level6", "model.json"),
+    log:
+        L.path("{cohort}", "logs", "train", "level6.log"),
+    benchmark:
+        L.path("{cohort}", "benchmarks", "train", "level6.tsv")
+    conda:
+        ENV_GPU
+    container:
+        IMAGE_GPU
+    threads: J.spec("train_level6").threads
+    resources:
+        mem_mb=job_mem_mb("train_level6"),
+        gpu=config["training"]["devices"],
+    params:
+        config=job_params("train_level6"),
+        derived=job_derived("train_level6"),
     script:
         "../scripts/run_job.py"
 
