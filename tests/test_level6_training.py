@@ -234,3 +234,23 @@ def test_comparison_with_beagle_runs_on_a_slice(trained, tmp_path):
         assert 0 <= r["pooled_r2"] <= 1 and 0 <= r["concordance"] <= 1
     # Beagle with a panel on real 1000 Genomes LD beats allele-frequency imputation by far
     assert res["results"]["Beagle 5.4 + panel"]["pooled_r2"] > res["results"]["allele frequency"]["pooled_r2"] + 0.1
+
+
+def test_checkpoint_train_needs_one_cohort_that_trains():
+    from genoattn.config import ConfigError, validate_config
+
+    def cfg(**held):
+        return {"cohorts": {c: {"vcf": str(VCF_1KG), **({"held_out": h} if h else {})} for c, h in held.items()},
+                "levels": {"level6": {"checkpoint": "train"}}}
+
+    with pytest.raises(ConfigError, match="no cohort has held_out"):
+        validate_config(cfg(a=None, b=None))
+    with pytest.raises(ConfigError, match="would not know whose output to load"):
+        validate_config(cfg(a={"validation_samples": 2}, b={"validation_samples": 2}, c=None))
+    with pytest.raises(ConfigError, match="is not another cohort"):
+        validate_config(cfg(a={"test_cohort": "a"}))
+    from genoattn.workflow import Layout
+
+    L = Layout(validate_config(cfg(a={"validation_samples": 2, "test_cohort": "b"}, b=None)))
+    assert L.checkpoint("level6", "b") == L.checkpoint("level6", "a") == L.path("a", "train", "level6",
+                                                                                "model.safetensors")
