@@ -125,6 +125,9 @@ def impute_cohort(genotypes: str, ld_blocks: str | None, out_vcf: str, out_zarr:
         base, _ = variant_base(module, g, opts, ctx, dev)
     seg = torch.from_numpy(segment_ids(g, ld_blocks, opts["windows"])).to(dev)
     ploidy = int(g["call_genotype"].shape[2])
+    if ploidy != 2:
+        raise ValueError(f"{genotypes} has ploidy {ploidy}: imputation fills diploid calls (haploid calls of a "
+                         "diploid store are kept). Fix: cohorts.<name>.ploidy: 2")
     attrs = {"level": "imputed", "cohort": cohort, "model": identity, "genotypes": genotypes,
              "inputs": input_checksums([checkpoint, identity["head"]]),
              "call_dosage": "expected number of ALT alleles; observed calls as called",
@@ -136,7 +139,9 @@ def impute_cohort(genotypes: str, ld_blocks: str | None, out_vcf: str, out_zarr:
             for name in ("variant_position", "variant_contig", "variant_allele", "variant_id", "contig_id",
                          "contig_length", "sample_id"):
                 if name in g:
-                    w.write(name, np.asarray(g[name][:]), dims=tuple(g[name].metadata.dimension_names or ()))
+                    data = np.asarray(g[name][:])
+                    w.write(name, data.astype(object) if data.dtype.kind == "T" else data,
+                            dims=tuple(g[name].metadata.dimension_names or ()))
             step = max(1, int(opts["samples_per_shard"]))
             chunks = (min(V, 10000) or 1, min(S, step) or 1)
             dosage_a = w.create("call_dosage", (V, S), np.float32, ("variants", "samples"), chunks=chunks,
