@@ -162,6 +162,8 @@ def impute_cohort(genotypes: str, ld_blocks: str | None, out_vcf: str, out_zarr:
                 probs = np.zeros((b - a, V, 3), np.float32)
                 with torch.no_grad():
                     for i in range(0, b - a, bsz):
+                        if not (codes[i:i + bsz] == MISSING_CODE).any():
+                            continue  # nothing to impute: the observed calls are kept as called
                         c = torch.from_numpy(codes[i:i + bsz].astype(np.int64)).to(dev)
                         probs[i:i + bsz] = torch.softmax(genotype_probabilities(
                             module, head, c, base, seg, int(opts["query_block"])), -1).cpu().numpy()
