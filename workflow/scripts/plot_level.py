@@ -406,7 +406,9 @@ def plot_training(models: list[str], out: str) -> None:
     table.auto_set_font_size(False)
     table.set_fontsize(7)
     table.scale(1.0, 1.4)
-    tab.set_title("held-out test chromosomes")
+    people = any(r[0] == "level6" for r in rows)  # level 6 holds out individuals, not chromosomes
+    tab.set_title("held-out test set (levels 1-2: chromosomes; level 6: people)" if people
+                  else "held-out test chromosomes")
     _save(fig, out)
 
 
