@@ -28,4 +28,9 @@ include: "workflow/rules/report.smk"
 rule all:
     default_target: True
     input:
-        [path for name, paths in TARGETS.items() if name not in ("train", "impute") for path in paths],
+        [
+            path
+            for name, paths in TARGETS.items()
+            if name not in ("train", "impute")
+            for path in paths
+        ],
