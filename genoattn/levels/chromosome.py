@@ -287,6 +287,56 @@ class ChromosomeAttention(nn.Module):
         return self.norm_out(x)
 
 
+class GenomeBins:
+    """Level 5 ready to run: the level-4 embeddings of every contig, the block layout and the module.
+    ``embed`` runs it on the stored level-4 embeddings or on changed ones (variant effects)."""
+
+    def __init__(self, level4_paths, cfg: dict, trans_path=None, kernels_cfg: dict | None = None, layout_cache=None):
+        from genoattn.model import build_module, pick_device
+
+        contigs, chrom, start, end, masked, emb = load_level4(level4_paths)
+        if not contigs:
+            raise ValueError("level 5 needs at least one level-4 store (check references.*.include/exclude)")
+        in_dim = emb[0].shape[1]
+        for c, e in zip(contigs, emb):
+            if e.shape[1] != in_dim:
+                raise ValueError(f"level-4 store of {c} has feature dim {e.shape[1]}, others {in_dim}: rerun level4")
+        seq = SequenceLayout(tuple(contigs), tuple(len(s) for s in start), int(cfg["block_size"]))
+        pairs, tstats = (trans_links_to_blocks(trans_path, seq, start, cfg.get("max_trans_links"))
+                         if cfg["trans_links"] else (None, {"trans_links_used": 0}))
+        layout, lstats, source = cached_block_layout(seq, layout_options(cfg), pairs, layout_cache)
+        log.info("level5: %d bins in %d contigs, %d blocks, %d nnz blocks (density %.4f), layout %s",
+                 sum(seq.n_bins), len(contigs), lstats["n_blocks"], lstats["nnz_blocks"], lstats["density"], source)
+        pos = seq.token_positions()
+        mask_real = np.concatenate(masked)
+        token_mask = np.zeros(seq.n_tokens, dtype=bool)
+        token_mask[pos] = ~mask_real
+        position = np.zeros(seq.n_tokens, dtype=np.int64)
+        position[pos] = np.concatenate([np.arange(n) for n in seq.n_bins])
+        module, identity = build_module(lambda: ChromosomeAttention(in_dim, cfg["dim"], cfg["heads"]), "level5",
+                                        cfg["checkpoint"], cfg["seed"])
+        self.device = pick_device(kernels_cfg["device"])
+        self.module, self.identity, self.backend = module.to(self.device), identity, kernels_cfg.get("backend")
+        self.contigs, self.chrom, self.start, self.end, self.emb = contigs, chrom, start, end, emb
+        self.seq, self.lstats, self.tstats, self.source, self.in_dim = seq, lstats, tstats, source, in_dim
+        self.pos, self.mask_real = pos, mask_real
+        self._layout = layout.to(self.device)
+        self._token_mask = torch.from_numpy(token_mask).to(self.device)
+        self._position = torch.from_numpy(position).to(self.device)
+        self.offsets = np.concatenate([[0], np.cumsum([len(s) for s in start])]).astype(np.int64)
+
+    @torch.inference_mode()
+    def embed(self, emb: list[np.ndarray] | None = None) -> np.ndarray:
+        """[bins of every contig, dim] (zeros for masked bins); ``emb`` per contig defaults to the stored one."""
+        x = np.zeros((self.seq.n_tokens, self.in_dim), dtype=np.float32)
+        x[self.pos] = np.concatenate(self.emb if emb is None else emb)
+        out = self.module(torch.from_numpy(x).to(self.device), self._position, self._layout, self._token_mask,
+                          backend=self.backend)
+        out = out.float().cpu().numpy()[self.pos]
+        out[self.mask_real] = 0.0
+        return out
+
+
 # -- the rule's entry point -----------------------------------------------------------------------
 def load_level4(paths):
     from genoattn.io.store import open_group
@@ -327,41 +377,12 @@ def run(level4_paths, output, cfg: dict, trans_path=None, kernels_cfg: dict | No
     """Compute level 5 over the level-4 stores (in reference contig order) and write ``output``."""
     from genoattn.io.store import atomic_store, input_checksums, mark_coordinates
     from genoattn.kernels.dispatch import describe
-    from genoattn.model import build_module, pick_device
 
-    contigs, chrom, start, end, masked, emb = load_level4(level4_paths)
-    if not contigs:
-        raise ValueError("level 5 needs at least one level-4 store (check references.*.include/exclude)")
-    in_dim = emb[0].shape[1]
-    for c, e in zip(contigs, emb):
-        if e.shape[1] != in_dim:
-            raise ValueError(f"level-4 store of {c} has feature dim {e.shape[1]}, others {in_dim}: rerun level4")
-    seq = SequenceLayout(tuple(contigs), tuple(len(s) for s in start), int(cfg["block_size"]))
-    pairs, tstats = (trans_links_to_blocks(trans_path, seq, start, cfg.get("max_trans_links"))
-                     if cfg["trans_links"] else (None, {"trans_links_used": 0}))
-    layout, lstats, source = cached_block_layout(seq, layout_options(cfg), pairs, layout_cache)
-    log.info("level5: %d bins in %d contigs, %d blocks, %d nnz blocks (density %.4f), layout %s",
-             sum(seq.n_bins), len(contigs), lstats["n_blocks"], lstats["nnz_blocks"], lstats["density"], source)
-
-    pos = seq.token_positions()
-    N = seq.n_tokens
-    x = np.zeros((N, in_dim), dtype=np.float32)
-    x[pos] = np.concatenate(emb)
-    mask_real = np.concatenate(masked)
-    token_mask = np.zeros(N, dtype=bool)
-    token_mask[pos] = ~mask_real
-    position = np.zeros(N, dtype=np.int64)
-    position[pos] = np.concatenate([np.arange(n) for n in seq.n_bins])
-
-    module, identity = build_module(lambda: ChromosomeAttention(in_dim, cfg["dim"], cfg["heads"]), "level5",
-                                    cfg["checkpoint"], cfg["seed"])
-    device = pick_device(kernels_cfg["device"])
-    module = module.to(device)
-    with torch.inference_mode():
-        out = module(torch.from_numpy(x).to(device), torch.from_numpy(position).to(device), layout.to(device),
-                     torch.from_numpy(token_mask).to(device), backend=kernels_cfg.get("backend"))
-        out = out.float().cpu().numpy()[pos]
-    out[mask_real] = 0.0
+    genome = GenomeBins(level4_paths, cfg, trans_path, kernels_cfg, layout_cache)
+    contigs, chrom, start, end = genome.contigs, genome.chrom, genome.start, genome.end
+    lstats, tstats, source, in_dim = genome.lstats, genome.tstats, genome.source, genome.in_dim
+    pos, mask_real, identity, device = genome.pos, genome.mask_real, genome.identity, genome.device
+    out = genome.embed()
 
     attrs = {"level": "level5", "contigs": contigs, "dim": cfg["dim"], "heads": cfg["heads"], "model": identity,
              "kernels": describe(device),

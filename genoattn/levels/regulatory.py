@@ -337,8 +337,77 @@ def load_bins_and_features(hic_path, level1_path, level3_path=None, gene_context
         gene_features = np.asarray(gmat @ gemb, dtype=np.float32)
     return {"bins": bins, "indptr": indptr, "indices": indices, "edge_raw": edge_raw, "hic_attrs": hic_attrs,
             "edge_feature_names": feature_names, "window_features": window_features, "covered": covered,
+            "window_matrix": wmat, "gene_matrix": gmat if use_genes else None,
             "level1_dim": emb.shape[1], "gene_features": gene_features, "has_gene": has_gene,
             "gene_dim": gene_dim, "use_genes": use_genes, "bin_features": bin_features}
+
+
+class ContigGraph:
+    """Level 4 of one contig, ready to run: the graph, the node features and the module. ``embed`` runs it,
+    on the stored node features or on changed ones (variant effects change one bin's window features)."""
+
+    def __init__(self, hic_path, level1_path, cfg: dict, level3_path=None, kernels_cfg: dict | None = None,
+                 contig: str | None = None, regulatory_elements=None, contig_policy: dict | None = None):
+        from genoattn.io.store import open_group
+        from genoattn.model import build_module, pick_device
+
+        nodes = cfg["nodes"]
+        if nodes == "regulatory_elements" and not regulatory_elements:
+            raise ValueError("levels.level4.nodes is regulatory_elements but the reference has no "
+                             "regulatory_elements BED: set references.<name>.regulatory_elements or nodes: auto")
+        elements = None
+        if regulatory_elements and nodes in ("auto", "regulatory_elements"):
+            g = open_group(hic_path)
+            name = contig or str(g.attrs.get("contig"))
+            if contig_policy is None:
+                raise ValueError("level 4 with regulatory elements needs the reference's contig_aliases and chr_prefix "
+                                 "(contig_policy) to read the BED's contig names")
+            elements = read_bed(regulatory_elements, name, contig_policy["contig_aliases"], contig_policy["chr_prefix"],
+                                int(np.asarray(g["end"][-1:])[0]) if g["end"].shape[0] else None)
+            log.info("level4 %s: %d regulatory elements from %s", name, len(elements["start"]), regulatory_elements)
+        data = load_bins_and_features(hic_path, level1_path, level3_path, cfg["gene_context"], cfg["tad_features"],
+                                      elements)
+        bins = data["bins"]
+        n = len(bins["start"])
+        masked = np.asarray(bins["masked"] | ~data["covered"], dtype=bool)
+        indptr, indices, kept = drop_masked_edges(data["indptr"], data["indices"], masked)
+        edge_raw = data["edge_raw"][kept]
+        log.info("level4 %s: %d bins (%d masked), %d edges (%d after dropping masked), gene context: %s",
+                 contig or hic_path, n, int(masked.sum()), len(data["indices"]), len(indices), data["use_genes"])
+
+        n_edge_features = data["edge_raw"].shape[1]
+
+        def factory():
+            return RegulatoryGAT(data["level1_dim"], n_edge_features, dim=cfg["dim"], heads=cfg["heads"],
+                                 edge_dim=cfg["edge_dim"], negative_slope=cfg["negative_slope"],
+                                 gene_dim=data["gene_dim"],
+                                 n_bin_features=0 if data["bin_features"] is None else data["bin_features"].shape[1])
+
+        module, identity = build_module(factory, "level4", cfg["checkpoint"], cfg["seed"])
+        self.device = pick_device(kernels_cfg["device"])
+        self.module = module.to(self.device)
+        self.identity, self.backend, self.dim = identity, kernels_cfg.get("backend"), int(cfg["dim"])
+        self.data, self.elements, self.masked = data, elements, masked
+        self.indptr, self.indices, self.edge_raw = indptr, indices, edge_raw
+
+    def _t(self, a):
+        return torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
+
+    @torch.inference_mode()
+    def embed(self, window_features: np.ndarray | None = None, gene_features: np.ndarray | None = None) -> np.ndarray:
+        """[bins, dim] embeddings (zeros for masked bins); node features default to the stored ones."""
+        d = self.data
+        wf = d["window_features"] if window_features is None else window_features
+        gf = d["gene_features"] if gene_features is None else gene_features
+        if len(wf) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = self.module(self._t(wf), self._t(self.indptr), self._t(self.indices), self._t(self.edge_raw),
+                          None if gf is None else self._t(gf),
+                          None if d["has_gene"] is None else self._t(d["has_gene"]),
+                          None if d["bin_features"] is None else self._t(d["bin_features"]),
+                          backend=self.backend).float().cpu().numpy()
+        out[self.masked] = 0.0
+        return out
 
 
 # -- the rule's entry point -----------------------------------------------------------------------
@@ -354,55 +423,12 @@ def run(hic_path, level1_path, output, cfg: dict, level3_path=None, kernels_cfg:
     """
     from genoattn.io.store import atomic_store, input_checksums, mark_coordinates, open_group
     from genoattn.kernels.dispatch import describe
-    from genoattn.model import build_module, pick_device
 
-    nodes = cfg["nodes"]
-    if nodes == "regulatory_elements" and not regulatory_elements:
-        raise ValueError("levels.level4.nodes is regulatory_elements but the reference has no "
-                         "regulatory_elements BED: set references.<name>.regulatory_elements or nodes: auto")
-    elements = None
-    if regulatory_elements and nodes in ("auto", "regulatory_elements"):
-        g = open_group(hic_path)
-        name = contig or str(g.attrs.get("contig"))
-        if contig_policy is None:
-            raise ValueError("level 4 with regulatory elements needs the reference's contig_aliases and chr_prefix "
-                             "(contig_policy) to read the BED's contig names")
-        elements = read_bed(regulatory_elements, name, contig_policy["contig_aliases"], contig_policy["chr_prefix"],
-                            int(np.asarray(g["end"][-1:])[0]) if g["end"].shape[0] else None)
-        log.info("level4 %s: %d regulatory elements from %s", name, len(elements["start"]), regulatory_elements)
-    data = load_bins_and_features(hic_path, level1_path, level3_path, cfg["gene_context"], cfg["tad_features"],
-                                  elements)
-    bins = data["bins"]
-    n = len(bins["start"])
-    masked = np.asarray(bins["masked"] | ~data["covered"], dtype=bool)
-    indptr, indices, kept = drop_masked_edges(data["indptr"], data["indices"], masked)
-    edge_raw = data["edge_raw"][kept]
-    log.info("level4 %s: %d bins (%d masked), %d edges (%d after dropping masked), gene context: %s",
-             contig or hic_path, n, int(masked.sum()), len(data["indices"]), len(indices), data["use_genes"])
-
-    n_edge_features = data["edge_raw"].shape[1]
-
-    def factory():
-        return RegulatoryGAT(data["level1_dim"], n_edge_features, dim=cfg["dim"], heads=cfg["heads"],
-                             edge_dim=cfg["edge_dim"], negative_slope=cfg["negative_slope"],
-                             gene_dim=data["gene_dim"],
-                             n_bin_features=0 if data["bin_features"] is None else data["bin_features"].shape[1])
-
-    module, identity = build_module(factory, "level4", cfg["checkpoint"], cfg["seed"])
-    device = pick_device(kernels_cfg["device"])
-    module = module.to(device)
-    t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
-    if n == 0:
-        out = np.zeros((0, cfg["dim"]), dtype=np.float32)
-    else:
-        with torch.inference_mode():
-            out = module(t(data["window_features"]), t(indptr), t(indices), t(edge_raw),
-                         None if data["gene_features"] is None else t(data["gene_features"]),
-                         None if data["has_gene"] is None else t(data["has_gene"]),
-                         None if data["bin_features"] is None else t(data["bin_features"]),
-                         backend=kernels_cfg.get("backend"))
-            out = out.float().cpu().numpy()
-    out[masked] = 0.0
+    graph = ContigGraph(hic_path, level1_path, cfg, level3_path, kernels_cfg, contig, regulatory_elements,
+                        contig_policy)
+    data, bins, masked, elements = graph.data, graph.data["bins"], graph.masked, graph.elements
+    n, indices, device, identity = len(bins["start"]), graph.indices, graph.device, graph.identity
+    out = graph.embed()
 
     n_edges = len(indices)
     attrs = {
