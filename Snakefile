@@ -15,6 +15,7 @@ include: "workflow/rules/level5.smk"
 include: "workflow/rules/genotypes.smk"
 include: "workflow/rules/level6.smk"
 include: "workflow/rules/impute.smk"
+include: "workflow/rules/effects.smk"
 # after every level: the plots follow what the levels registered in TARGETS
 include: "workflow/rules/report.smk"
 

@@ -71,7 +71,20 @@ def check_reference(name: str, ref: dict, hic_cfg: dict) -> list[Finding]:
         found.append(_try(f"{key}.regulatory_elements", ref["regulatory_elements"], lambda: check_bed(
             ref["regulatory_elements"], reference_lengths(ref["fasta"], ref["contig_aliases"]),
             ref["contig_aliases"], ref["chr_prefix"])))
+    if ref.get("variants"):
+        found.append(_try(f"{key}.variants", ref["variants"], lambda: _variants_header(ref["variants"])))
     return found
+
+
+def _variants_header(path: str) -> str:
+    """The variant file opens as VCF/BCF (its records are checked against the FASTA by the effects job)."""
+    import pysam
+
+    try:
+        with pysam.VariantFile(path) as vf:
+            return f"VCF header read, {len(vf.header.contigs)} contigs declared"
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path} is not a readable VCF/BCF ({exc}). Fix: check it with `bcftools view -h {path}`")
 
 
 def _fasta_summary(ref: dict) -> str:

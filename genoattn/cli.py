@@ -62,7 +62,7 @@ def _cmd_level(args) -> int:
     from genoattn.runtime import setup_logging
 
     setup_logging(None)
-    selection = {k: getattr(args, k) for k in ("reference", "cohort", "contig", "step", "shard", "gather")
+    selection = {k: getattr(args, k) for k in ("reference", "cohort", "contig", "step", "shard", "gather", "vcf")
                  if getattr(args, k, None) is not None}
     run_level(args.level, args.config, out=args.out, threads=args.threads, **selection)
     return 0
@@ -77,6 +77,9 @@ LEVELS = {
     "level5": ("reference", False, "genome-wide block-sparse attention (reads every level4 store, hic/trans.zarr)"),
     "genotypes": ("cohort", False, "VCF/BCF -> genotypes.zarr, then ld_blocks.zarr"),
     "level6": ("cohort", False, "per-individual attention: every shard then the gather, one --shard, or --gather"),
+    "effects": ("reference", False, "each variant of references.<name>.variants (or --vcf): consequence, level-1 "
+                                    "LLR, change of every level's embedding (reads tokens, annotation, levels 1-5 "
+                                    "and their checkpoints) -> effects/variants.parquet (--out) + variants.vcf.gz beside it"),
     "impute": ("cohort", False, "fill the cohort's missing calls with the trained level 6 (reads genotypes, "
                                 "ld_blocks, levels.level6.checkpoint + its head) -> imputed.vcf.gz (--out) + "
                                 "imputed.zarr beside it"),
@@ -202,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "level6":
             lp.add_argument("--shard", type=int, help="run this shard only (results/{cohort}/level6_shards/K.zarr)")
             lp.add_argument("--gather", action="store_true", help="only gather the existing shards")
+        if name == "effects":
+            lp.add_argument("--vcf", help="the variants (VCF/BCF) instead of references.<name>.variants")
         lp.set_defaults(func=_cmd_level)
 
     a = sub.add_parser("annotate", help="GTF/GFF3 -> annotation.parquet (the annotation table)")

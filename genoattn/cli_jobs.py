@@ -28,6 +28,7 @@ COMMANDS = {
     "genotypes": [("genotypes_part", False), ("genotypes_cohort", True), ("ld_blocks", True)],
     "level6": [("level6_shard", False), ("level6_gather", True)],
     "impute": [("impute_cohort", True)],
+    "effects": [("effects_reference", True)],
 }
 
 
@@ -98,6 +99,10 @@ def build_jobs(command: str, ctx: Context, reference: str | None = None, cohort:
             rules = [(r, f) for r, f in rules if r in keep]
     elif command == "impute":
         wanted["cohort"] = ctx.cohort(cohort)
+    elif command == "effects":
+        r = wanted["reference"] = ctx.reference(reference)
+        if not ctx.L.ref(r)["variants"]:
+            raise ValueError(f"references.{r} has no `variants` in {ctx.config_path}: give --vcf or set it")
     elif command == "level6":
         c = wanted["cohort"] = ctx.cohort(cohort)
         n = ctx.L.shard_count(c)
@@ -183,6 +188,10 @@ def run_level(level: str, config_path: str, out: str | None = None, threads: int
     from genoattn.runtime import set_threads
 
     config = load_config(config_path)
+    vcf = selection.pop("vcf", None)
+    if vcf:  # `genoattn effects --vcf`: the variants of this run
+        r = Context(config, config_path).reference(selection.get("reference"))
+        config["references"][r]["variants"] = vcf
     set_threads(threads)
     ctx = Context(config, config_path)
     return run_jobs(build_jobs(level, ctx, **selection), ctx, out=out, threads=threads, log=log)

@@ -298,7 +298,7 @@ def _semantic_checks(cfg: dict, base: Path, check_files: bool) -> None:
                 problems.append(f"config key {key}: file {path} does not exist (relative to {base.resolve()}). "
                                 "Fix: correct the path (relative paths are read from the working directory)")
         for name, r in refs.items():
-            for k in ("fasta", "annotation", "hic", "hic_breakpoints", "regulatory_elements"):
+            for k in ("fasta", "annotation", "hic", "hic_breakpoints", "regulatory_elements", "variants"):
                 need(f"references.{name}.{k}", r.get(k))
         for name, c in cfg["cohorts"].items():
             need(f"cohorts.{name}.vcf", c.get("vcf"))

@@ -367,6 +367,40 @@ _spec(rule="impute_cohort", target="impute", output="{cohort}/imputed.vcf.gz",
       threads=2, mem_mb=8000)
 
 
+def _effects_inputs(L: Layout, w: dict) -> dict:
+    r = w["reference"]
+    ref = L.ref(r)
+    out = {"variants": ref["variants"], "fasta": ref["fasta"], "tokens": L.path(r, "tokens.zarr"),
+           "level1": L.per_contig(r, "level1/{contig}.zarr")}
+    out |= {f"level1_{k}": v for k, v in _checkpoint(L, "level1", r).items()}
+    if L.checkpoint("level1", r):   # the masked-base head beside a trained checkpoint (the LLR); absent: no LLR
+        head = str(Path(L.checkpoint("level1", r)).with_name("head.safetensors"))
+        if L.level("level1")["checkpoint"] == "train" or os.path.exists(head):
+            out["level1_head"] = head
+    if ref["annotation"]:
+        out |= {"annotation": L.path(r, "annotation.parquet"), "level2": L.per_contig(r, "level2/{contig}.zarr"),
+                "level3": L.per_contig(r, "level3/{contig}.zarr")}
+        for level in ("level2", "level3"):
+            out |= {f"{level}_{k}": v for k, v in _checkpoint(L, level, r).items()}
+    if ref["hic"]:
+        out |= {"hic": L.per_contig(r, "hic/{contig}.zarr"), "trans": L.path(r, "hic", "trans.zarr"),
+                "level4": L.per_contig(r, "level4/{contig}.zarr"), "level5": L.path(r, "level5.zarr")}
+        for level in ("level4", "level5"):
+            out |= {f"{level}_{k}": v for k, v in _checkpoint(L, level, r).items()}
+        if ref["regulatory_elements"] and L.level("level4")["nodes"] != "bins":
+            out["elements"] = ref["regulatory_elements"]
+    return out
+
+
+_spec(rule="effects_reference", target="effects", output="{reference}/effects/variants.parquet",
+      keys=lambda L, w: (_ref_keys("variants", "contig_aliases", "chr_prefix", "regulatory_elements")
+                         + [f"levels.{k}" for k in ("level1", "annotation", "level2", "level3", "level4", "level5",
+                                                    "effects")] + ["kernels"]),
+      inputs=_effects_inputs,
+      expand=lambda L: [{"reference": r} for r in L.references if L.ref(r)["variants"]],
+      run="genoattn.jobs_run:effects", gpu=True, threads=2, mem_mb=8000)
+
+
 # -- what the rules and the CLI call ------------------------------------------------------------------------
 def spec(rule: str) -> JobSpec:
     return SPECS[rule]

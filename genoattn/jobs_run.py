@@ -302,3 +302,15 @@ def impute_cohort(job: Job):
     impute(job.inputs["genotypes"], job.inputs["ld_blocks"], job.output,
            imputed_store(job.output), _level_cfg(job, "level6"), job.input("checkpoint"),
            level5=job.input("level5"), device=_device(job), cohort=job.wildcards["cohort"])
+
+
+def effects(job: Job):
+    from genoattn.effects.run import run
+
+    r = job.wildcards["reference"]
+    inputs = dict(job.inputs)
+    for level in ("level1", "level2", "level3", "level4", "level5"):
+        inputs[f"{level}_checkpoint"] = job.input(f"{level}_checkpoint")
+    levels = {k: dict(v) for k, v in job.config["levels"].items()}
+    levels["level1"]["checkpoint"] = job.input("level1_checkpoint")
+    run(inputs, job.output, r, job.config["references"][r], levels, job.config["kernels"])

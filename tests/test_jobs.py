@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 import yaml
 
-from demo_paths import ROOT, VCF_1KG, YEAST_COOL, YEAST_FASTA, YEAST_GTF
+from demo_paths import DEMO, ROOT, VCF_1KG, YEAST_COOL, YEAST_FASTA, YEAST_GTF
 from genoattn import jobs as J
 from genoattn.config import validate_config
 from genoattn.workflow import Layout
 
 CFG = {"references": {"yeast": {"fasta": str(YEAST_FASTA), "annotation": str(YEAST_GTF), "hic": str(YEAST_COOL),
-                                "include": ["chrI", "chrIII"], "held_out": {"test": ["chrIII"]}}},
+                                "include": ["chrI", "chrIII"], "held_out": {"test": ["chrIII"]},
+                                "variants": str(DEMO / "yeast_R64" / "effects_demo.vcf.gz")}},
        "cohorts": {"kg": {"vcf": str(VCF_1KG), "regions": ["20:1500000-1540000"], "split_bp": 20000}}}
 
 
@@ -57,7 +58,7 @@ def test_every_input_is_made_by_a_rule_or_is_a_user_file():
     outputs = {p for paths in J.targets(L).values() for p in paths}
     outputs |= {J.spec(r).output_path(L, w) for r in J.SPECS for w in J.spec(r).expand(L)}
     user = {str(YEAST_FASTA), str(YEAST_GTF), str(YEAST_COOL), str(VCF_1KG), f"{VCF_1KG}.csi",
-            f"{YEAST_FASTA}.fai", f"{YEAST_FASTA}.gzi"}
+            f"{YEAST_FASTA}.fai", f"{YEAST_FASTA}.gzi", CFG["references"]["yeast"]["variants"]}
     for spec in J.SPECS.values():
         for w in spec.expand(L):
             for value in spec.inputs(L, w).values():

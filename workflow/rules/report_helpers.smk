@@ -10,6 +10,7 @@ PLOTS = {
     "level4": ("level4", ["level4/{contig}.zarr"]),
     "level5": ("level5", ["level5.zarr"]),
     "level6": ("level6", ["level6.zarr"]),
+    "effects": ("effects", ["effects/variants.parquet"]),
     "training": (
         "training",
         [],

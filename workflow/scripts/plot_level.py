@@ -317,6 +317,50 @@ def plot_level5(stores: list[str], out: str) -> None:
     _save(fig, out)
 
 
+# -- variant effects ------------------------------------------------------------------------------
+EFFECT_CLASSES = ("stop_gained", "frameshift", "start_lost", "stop_lost", "splice_donor", "splice_acceptor",
+                  "inframe_insertion", "inframe_deletion", "missense", "splice_region", "synonymous", "intron",
+                  "intergenic")
+EFFECT_LEVELS = (("level1_window_change", "L1 window"), ("level2_codon_change", "L2 codon"),
+                 ("level3_gene_change", "L3 gene"), ("level4_bin_change", "L4 bin"), ("level5_bin_change", "L5 bin"))
+
+
+def plot_effects(stores: list[str], out: str) -> None:
+    """Level-1 LLR by consequence class; the median change of each level's embedding by class."""
+    import pandas as pd
+
+    t = pd.read_parquet(stores[0])
+    t["class"] = t["consequence"].str.split("&").str[0]
+    classes = [c for c in EFFECT_CLASSES if (t["class"] == c).any()]
+    fig, (ax, ax2) = _figure(2, width=6.5)
+    llr = [t.loc[(t["class"] == c) & t["llr"].notna(), "llr"].to_numpy() for c in classes]
+    keep = [i for i, x in enumerate(llr) if len(x)]
+    if keep:
+        ax.boxplot([llr[i] for i in keep], orientation="horizontal", showfliers=False)
+        ax.set_yticks(np.arange(1, len(keep) + 1), [f"{classes[i]} ({len(llr[i])})" for i in keep], fontsize=7)
+        ax.axvline(0, color="tab:red", lw=0.6)
+        ax.invert_yaxis()
+        ax.set_xlabel("level-1 LLR, log P(alt)/P(ref) (nats)")
+        ax.set_title(f"masked-base LLR by consequence ({int(t['llr'].notna().sum())} SNVs)")
+    else:
+        _empty(ax, "no LLR (no trained level-1 head)")
+    med = np.full((len(classes), len(EFFECT_LEVELS)), np.nan)
+    for j, (col, _) in enumerate(EFFECT_LEVELS):
+        for i, c in enumerate(classes):
+            v = t.loc[t["class"] == c, col].dropna()
+            if len(v):
+                med[i, j] = v.median()
+        top = np.nanmax(med[:, j]) if np.isfinite(med[:, j]).any() else np.nan
+        if np.isfinite(top) and top > 0:
+            med[:, j] /= top
+    im = ax2.imshow(med, aspect="auto", cmap=_cmap("viridis"), vmin=0, vmax=1)
+    ax2.set_xticks(np.arange(len(EFFECT_LEVELS)), [name for _, name in EFFECT_LEVELS], fontsize=7)
+    ax2.set_yticks(np.arange(len(classes)), classes, fontsize=7)
+    ax2.set_title("median size of each level's change (per level, / its largest class)")
+    fig.colorbar(im, ax=ax2, fraction=0.046)
+    _save(fig, out)
+
+
 # -- level 6 ------------------------------------------------------------------------------------
 def plot_level6(stores: list[str], out: str) -> None:
     """Per-sample embeddings (dim 'sample') on their first two PCs."""
@@ -424,7 +468,8 @@ def plot(level: str, stores: list[str], out: str, hic: str | None = None, weight
         _empty(ax, f"{level}: no stores")
         _save(fig, out)
         return
-    specific = {"level1": plot_level1, "level4": plot_level4, "level5": plot_level5, "level6": plot_level6}
+    specific = {"level1": plot_level1, "level4": plot_level4, "level5": plot_level5, "level6": plot_level6,
+                "effects": plot_effects}
     try:
         if level == "hic":
             plot_hic(stores, out, hic=hic)
