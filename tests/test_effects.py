@@ -10,7 +10,7 @@ import pysam
 import pytest
 
 from conftest import have_executable
-from demo_paths import DEMO, YEAST_COOL, YEAST_FASTA, YEAST_GFF3, YEAST_GTF, snakemake
+from demo_paths import DEMO, ROOT, YEAST_COOL, YEAST_FASTA, YEAST_GFF3, YEAST_GTF, snakemake
 
 from genoattn import alphabet
 from genoattn import transcripts as tx
@@ -320,3 +320,16 @@ def test_cli_effects_with_a_bad_vcf_writes_nothing(effects_run, tmp_path):
     b = pd.read_parquet(wd / "results/yeast/effects/variants.parquet")
     pd.testing.assert_frame_equal(a, b)
     assert (out.parent / "variants.vcf.gz").exists() and (out.parent / "variants.vcf.gz.csi").exists()
+
+
+@pytest.mark.workflow
+def test_report_figure_of_the_effects(effects_run, tmp_path):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
+    import plot_level
+
+    wd, _ = effects_run
+    out = tmp_path / "effects.png"
+    plot_level.plot("effects", [str(wd / "results/yeast/effects/variants.parquet")], str(out))
+    assert out.stat().st_size > 10_000

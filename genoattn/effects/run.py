@@ -198,7 +198,7 @@ def run(inputs: dict, output: str, reference: str, ref_cfg: dict, levels: dict, 
             tick = time.time()
     meta = {"reference": reference, "variants": inputs["variants"], "n_variants": int(len(table)), "skipped": skipped,
             "level1": {"weights": identity1.get("weights"), "checkpoint": identity1.get("checkpoint"),
-                       "head": head_note if head is None else head_note},
+                       "head": head_note},
             "llr": "computed" if head is not None else head_note,
             "levels_2_3": "computed" if inputs.get("level2") else "the reference has no annotation",
             "levels_4_5": "computed" if inputs.get("level4") else "the reference has no Hi-C",
