@@ -407,3 +407,32 @@ def test_snakefmt_clean_on_every_rule_file():
     bad = re.findall(r"=====> Diff for (\S+) <=====", proc.stdout + proc.stderr)
     assert not bad, proc.stdout[-4000:]
     assert _snakefmt(files).returncode == 0
+
+
+# -- what the images install ------------------------------------------------------------------------
+def test_the_package_holds_no_link_and_ships_its_schemas(tmp_path):
+    """The images copy genoattn/ alone (.dockerignore) and `pip install .`: a link out of it would dangle there."""
+    links = [p for p in (ROOT / "genoattn").rglob("*") if p.is_symlink()]
+    assert not links, f"links in the package: {links}"
+    assert (ROOT / "workflow" / "schemas" / "config.schema.yaml").resolve() == \
+        (ROOT / "genoattn" / "schemas" / "config.schema.yaml").resolve()
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                           str(tmp_path), str(ROOT)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    import zipfile
+
+    names = zipfile.ZipFile(next(tmp_path.glob("genoattn-*.whl"))).namelist()
+    assert {"genoattn/schemas/config.schema.yaml", "genoattn/schemas/samples.schema.yaml",
+            "genoattn/smoke.py"} <= set(names)
+
+
+@pytest.mark.parametrize("path", ["Dockerfile.cpu", "Dockerfile.gpu", "genoattn-cpu.def", "genoattn-gpu.def"])
+def test_every_image_runs_the_smoke_test_at_build_time(path):
+    text = (ROOT / "containers" / path).read_text()
+    build = text if path.startswith("Dockerfile") else re.split(r"^%post\s*$", text, flags=re.M)[1].split("\n%", 1)[0]
+    assert "-m genoattn.smoke" in build
+
+
+def test_the_smoke_test_passes_here():
+    proc = subprocess.run([sys.executable, "-m", "genoattn.smoke"], capture_output=True, text=True, cwd="/")
+    assert proc.returncode == 0 and "smoke test passed" in proc.stdout, proc.stderr[-2000:]
