@@ -115,7 +115,7 @@ def write_ld_blocks(genotypes: str, out: str, options: dict, config: dict | None
     ``ld_block_bp_end`` (0-based half-open bp: first variant's position to last variant's + 1),
     ``ld_block_n_variants``; ``gap_r2`` [variants - 1] (dim ``variant_gap``): the linkage of each gap.
     """
-    from genoattn.io.store import atomic_store, input_checksums, mark_coordinates, open_group
+    from genoattn.io.store import atomic_store, mark_coordinates, open_group, upstream_inputs
 
     opts = dict(options)  # the validated levels.level6.ld_blocks section
     g = open_group(genotypes)
@@ -126,7 +126,7 @@ def write_ld_blocks(genotypes: str, out: str, options: dict, config: dict | None
     names = np.array([str(x) for x in g["contig_id"][:]], dtype=object)
     bc = contig[start]
     attrs = {"level": "ld_blocks", "model": {"weights": "none"}, "config": {**opts, **(config or {})},
-             "inputs": input_checksums([]), "genotypes": str(genotypes),
+             "inputs": upstream_inputs([genotypes]), "genotypes": str(genotypes),
              "method": "boundary where max r^2 across the gap (pairs within `span` variants) < min_r2; "
                        "contig changes are boundaries; blocks longer than max_variants split evenly",
              "n_variants": int(contig.shape[0])}

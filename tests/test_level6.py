@@ -205,6 +205,10 @@ def test_workflow_genotypes_and_level6_on_the_demo_cohorts(tmp_path):
         assert ds["block_embedding"].shape[:2] == (ds.sizes["samples"], ds.sizes["ld_block"])
         assert int(ds["ld_block_end"].values[-1]) == g.sizes["variants"]
         assert (res / name / "logs" / "genotypes.log").stat().st_size > 0
+        # provenance carried up: the level-6 and LD-block stores name the VCF the genotypes came from
+        vcf = str(VCF_1KG) if name == "phased" else str(DEMO / "1kg_chr20" / "unphased.vcf.gz")
+        assert vcf in g.attrs["inputs"] and ds.attrs["inputs"] == g.attrs["inputs"]
+        assert xr.open_zarr(res / name / "ld_blocks.zarr").attrs["inputs"] == g.attrs["inputs"]
     # the split cohort: three pieces joined into the store one conversion writes
     assert sorted(p.name for p in (res / "unphased" / "genotypes_parts").iterdir()) == [
         "p00000.zarr", "p00001.zarr", "p00002.zarr"]

@@ -90,6 +90,16 @@ def input_checksums(paths: Iterable[str | os.PathLike | None]) -> dict[str, str]
     return out
 
 
+def upstream_inputs(stores: Iterable[str | os.PathLike | None]) -> dict[str, str]:
+    """The raw input files (path -> sha256) the given stores record in their ``inputs`` attribute: provenance
+    carried up a level (a store made from other stores names the raw files they were made from)."""
+    out: dict[str, str] = {}
+    for path in stores:
+        if path and os.path.isdir(path):
+            out.update(read_attrs(path).get("inputs", {}))
+    return out
+
+
 def _host() -> str:
     return socket.gethostname().replace("-", "_") or "host"
 

@@ -361,21 +361,10 @@ def layout_options(cfg: dict) -> dict:
             "global_blocks": int(cfg["global_blocks"]), "seed": int(cfg["seed"])}
 
 
-def _upstream_inputs(stores) -> dict:
-    """The raw input files (path -> sha256) the given stores record: provenance carried up a level."""
-    from genoattn.io.store import read_attrs
-
-    out = {}
-    for path in stores:
-        if path:
-            out.update(read_attrs(path).get("inputs", {}))
-    return out
-
-
 def run(level4_paths, output, cfg: dict, trans_path=None, kernels_cfg: dict | None = None,
         layout_cache=None, inputs=()) -> None:
     """Compute level 5 over the level-4 stores (in reference contig order) and write ``output``."""
-    from genoattn.io.store import atomic_store, input_checksums, mark_coordinates
+    from genoattn.io.store import atomic_store, input_checksums, mark_coordinates, upstream_inputs
     from genoattn.kernels.dispatch import describe
 
     genome = GenomeBins(level4_paths, cfg, trans_path, kernels_cfg, layout_cache)
@@ -390,7 +379,7 @@ def run(level4_paths, output, cfg: dict, trans_path=None, kernels_cfg: dict | No
              "nnz_blocks": lstats["nnz_blocks"], "density": lstats["density"], "random_seed": int(cfg["seed"]),
              "n_trans_links_used": int(tstats.get("trans_links_used", 0)), "n_bins": int(len(pos)),
              "n_masked": int(mask_real.sum()),
-             "inputs": {**_upstream_inputs([*level4_paths, trans_path]), **input_checksums(inputs)}}
+             "inputs": {**upstream_inputs([*level4_paths, trans_path]), **input_checksums(inputs)}}
     with atomic_store(output, attrs=attrs) as w:
         w.write("chrom", np.concatenate(chrom).astype(str), dims=("bin",))
         w.write("start", np.concatenate(start), dims=("bin",))

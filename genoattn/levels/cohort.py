@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 import zlib
 
@@ -344,7 +343,7 @@ def run_shard(genotypes: str, ld_blocks: str, out: str, shard: int, opts: dict, 
               device: str = "auto", cohort: str | None = None) -> None:
     """Write results/{cohort}/level6_shards/{shard}.zarr for samples [shard*sps, (shard+1)*sps)."""
     from genoattn.io.samples import shard_slices
-    from genoattn.io.store import atomic_store, input_checksums, mark_coordinates, open_group
+    from genoattn.io.store import atomic_store, mark_coordinates, open_group, upstream_inputs
     from genoattn.kernels.dispatch import describe
     from genoattn.model import pick_device
 
@@ -358,7 +357,7 @@ def run_shard(genotypes: str, ld_blocks: str, out: str, shard: int, opts: dict, 
     attrs = {"level": "level6_shard", "cohort": cohort, "shard": shard, "sample_start": sl.start,
              "sample_stop": sl.stop, "model": identity, "kernels": describe(pick_device(device)),
              "config": _level_config(opts), "info": info,
-             "inputs": input_checksums([]), "genotypes": genotypes, "level5": level5}
+             "inputs": upstream_inputs([genotypes, level5]), "genotypes": genotypes, "level5": level5}
     with atomic_store(out, attrs=attrs) as w:
         w.write("sample_id", res["sample_id"], dims=("samples",))
         w.write("sample_embedding", res["sample_embedding"], dims=("samples", "feature"))
@@ -370,7 +369,7 @@ def run_shard(genotypes: str, ld_blocks: str, out: str, shard: int, opts: dict, 
 def gather(shards: list[str], genotypes: str, ld_blocks: str, out: str, opts: dict,
            cohort: str | None = None, covariates=None) -> None:
     """Concatenate the shard stores (in shard order) into results/{cohort}/level6.zarr, one shard at a time."""
-    from genoattn.io.store import atomic_store, input_checksums, mark_coordinates, open_group
+    from genoattn.io.store import atomic_store, mark_coordinates, open_group, upstream_inputs
 
     g = open_group(genotypes)
     ld = open_group(ld_blocks)
@@ -382,7 +381,7 @@ def gather(shards: list[str], genotypes: str, ld_blocks: str, out: str, opts: di
     has_block = "block_embedding" in first
     attrs = {"level": "level6", "cohort": cohort, "model": identity, "kernels": dict(first.attrs.get("kernels", {})),
              "config": _level_config(opts),
-             "inputs": input_checksums([]), "genotypes": genotypes, "ld_blocks": ld_blocks,
+             "inputs": upstream_inputs([genotypes, *shards]), "genotypes": genotypes, "ld_blocks": ld_blocks,
              "n_shards": len(shards), "level5": first.attrs.get("level5"), "info": dict(first.attrs.get("info", {})),
              "sample_embedding": "final-norm mean of the global tokens' outputs",
              "block_embedding": "mean of the variant tokens' outputs inside each LD block" if has_block else None,
