@@ -68,9 +68,39 @@ def load_checkpoint(module: torch.nn.Module, path: str | os.PathLike, level: str
             "checkpoint_metadata": meta}
 
 
+#: what SLURM sets in a job that was given GPUs (sbatch --gpus / --gres=gpu): lists of GPU indices, then counts
+SLURM_GPU_INDEX_VARIABLES = ("SLURM_JOB_GPUS", "SLURM_STEP_GPUS")
+SLURM_GPU_COUNT_VARIABLES = ("SLURM_GPUS_ON_NODE",)
+SLURM_GPU_VARIABLES = SLURM_GPU_INDEX_VARIABLES + SLURM_GPU_COUNT_VARIABLES
+
+
+def gpu_allocated() -> str | None:
+    """``NAME=value`` of the SLURM variable saying this job holds GPUs, or None."""
+    for name in SLURM_GPU_VARIABLES:
+        value = os.environ.get(name, "").strip()
+        if not value or value == "(null)" or (name in SLURM_GPU_COUNT_VARIABLES and value == "0"):
+            continue
+        return f"{name}={value}"
+    return None
+
+
+def _no_gpu_message(why: str) -> str:
+    build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+    return (f"{why}, but torch ({torch.__version__}, {build}) sees no CUDA device "
+            f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}). Fix: run the container with "
+            "--nv (snakemake --apptainer-args '--nv'), use the CUDA build of torch in the job's environment "
+            "(envs/genoattn-gpu.yaml), check CUDA_VISIBLE_DEVICES; or set kernels.device: cpu to run on the CPU on "
+            "purpose")
+
+
 def pick_device(setting: str = "auto") -> torch.device:
+    """``kernels.device``: cuda, cpu, or auto (cuda when torch sees one). A job that SLURM gave a GPU but that
+    sees none (apptainer without --nv, a CPU-only torch, a wrong CUDA_VISIBLE_DEVICES) stops instead of
+    running on the CPU for hours; ``cpu`` runs on the CPU on purpose."""
     if setting == "cuda" or (setting == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            raise RuntimeError("kernels.device is 'cuda' but torch sees no GPU (CUDA_VISIBLE_DEVICES, driver?)")
+            raise RuntimeError(_no_gpu_message("kernels.device is 'cuda'"))
         return torch.device("cuda")
+    if setting == "auto" and gpu_allocated():
+        raise RuntimeError(_no_gpu_message(f"this job was given a GPU by SLURM ({gpu_allocated()})"))
     return torch.device("cpu")

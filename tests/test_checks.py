@@ -56,3 +56,26 @@ def test_the_cli_prints_one_line_per_input(tmp_path, root):
     assert proc.returncode == 1
     assert "ok    references.yeast.fasta" in proc.stdout
     assert "ERROR references.yeast.hic" in proc.stdout and "available resolutions: 10000" in proc.stdout
+
+
+def test_a_job_given_a_gpu_that_torch_cannot_see_stops(monkeypatch):
+    """SLURM gave the job a GPU (sbatch --gpus) but torch sees none (apptainer without --nv, a CPU-only torch):
+    kernels.device auto stops with the fix instead of running on the CPU; cpu runs on the CPU on purpose."""
+    import torch
+
+    from genoattn.model import SLURM_GPU_VARIABLES, pick_device
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU torch can see")
+    for name in SLURM_GPU_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert pick_device("auto").type == "cpu"
+    monkeypatch.setenv("SLURM_GPUS_ON_NODE", "0")      # a count: no GPU
+    assert pick_device("auto").type == "cpu"
+    monkeypatch.setenv("SLURM_JOB_GPUS", "0")          # GPU index 0 (a real allocation)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    with pytest.raises(RuntimeError, match=r"SLURM_JOB_GPUS=0.*no CUDA device.*--nv.*kernels.device: cpu"):
+        pick_device("auto")
+    assert pick_device("cpu").type == "cpu"
+    with pytest.raises(RuntimeError, match="kernels.device is 'cuda'"):
+        pick_device("cuda")

@@ -33,6 +33,9 @@ DOWN = ROOT / ".ci" / "slurm_down.sh"
 CFG = {
     "references": {"yeast": {"fasta": str(YEAST_FASTA), "include": ["chrI"]}},
     "levels": {"level1": {"dim": 16, "heads": 2, "batch_size": 128}},
+    # the GPU rule gets one of the fake GPUs, which torch cannot see: on the CPU on purpose (with `auto` the job
+    # would stop: a GPU allocated but no CUDA device, see genoattn.model.pick_device)
+    "kernels": {"device": "cpu"},
 }
 
 

@@ -36,8 +36,9 @@ def set_attention_dtype(name: str) -> None:
 def attention_dtype(x):
     """The dtype the Triton kernels should see for inputs like ``x`` (None: as they are).
 
-    auto: bfloat16 for float32 inputs on CUDA (tensor cores; the kernels accumulate and take the
-    softmax in fp32), the inputs' own dtype elsewhere. float32 keeps fp32 inputs exact (fp32 dots,
+    auto: bfloat16 for float32 inputs on CUDA from compute capability 8.0 (tensor cores; the kernels
+    accumulate and take the softmax in fp32), float16 on older GPUs (no bfloat16 tensor cores), the
+    inputs' own dtype elsewhere; bfloat16 asked for on an older GPU is an error with the fix. float32 keeps fp32 inputs exact (fp32 dots,
     no tensor cores: ~6x the exponential floor at head dim 16, benchmarks/sass_budget.py)."""
     import torch
 
@@ -46,10 +47,28 @@ def attention_dtype(x):
         raise ValueError(f"{DTYPE_ENV_VAR}={name!r} is not allowed; allowed: {', '.join(ATTENTION_DTYPES)}")
     if not x.is_floating_point():
         return None
+    capability = torch.cuda.get_device_capability(x.device) if x.is_cuda else None
     if name == "auto":
-        return torch.bfloat16 if x.is_cuda and x.dtype == torch.float32 else None
+        return cuda_dtype(capability) if x.is_cuda and x.dtype == torch.float32 else None
+    if name == "bfloat16" and capability is not None:
+        check_bfloat16(capability)
     want = getattr(torch, name)
     return None if x.dtype == want else want
+
+
+def cuda_dtype(capability: tuple[int, int]):
+    """The auto attention dtype on a GPU of this compute capability: bfloat16 from Ampere (8.0) on, float16
+    before (Volta and Turing have float16 tensor cores but no bfloat16 ones)."""
+    import torch
+
+    return torch.bfloat16 if tuple(capability) >= (8, 0) else torch.float16
+
+
+def check_bfloat16(capability: tuple[int, int]) -> None:
+    if tuple(capability) < (8, 0):
+        raise ValueError(f"kernels.attention_dtype is bfloat16 but this GPU (compute capability "
+                         f"{capability[0]}.{capability[1]}) has no bfloat16 tensor cores (they start at 8.0, Ampere). "
+                         "Fix: kernels.attention_dtype: auto (float16 here) or float32")
 
 
 def describe(device) -> dict:
@@ -61,6 +80,8 @@ def describe(device) -> dict:
     name = os.environ.get(DTYPE_ENV_VAR) or _attention_dtype
     if backend != "triton":
         dtype = "float32 (the level's dtype; the attention dtype applies to the Triton kernels only)"
+    elif name == "auto" and device.type == "cuda":
+        dtype = str(cuda_dtype(torch.cuda.get_device_capability(device))).removeprefix("torch.")
     else:
         dtype = "bfloat16" if name == "auto" else name
     return {"device": str(device), "backend": backend, "attention_dtype": dtype}

@@ -217,3 +217,15 @@ def test_attention_dtype_casts_in_and_back(name, tol, monkeypatch):
     out = kernels.graph_attention(h, a, b, indptr, src, e, w, backend="triton")
     gold = golden.graph_attention(h.double(), a.double(), b.double(), indptr, src, e.double(), w.double())
     assert out.dtype == torch.float32 and (out.double() - gold).abs().max() < tol * gold.abs().max()
+
+
+def test_bfloat16_only_where_the_gpu_has_it():
+    """auto: bfloat16 from compute capability 8.0 (Ampere, Hopper), float16 on Volta/Turing; bfloat16 asked for
+    on an older GPU is an error with the fix."""
+    from genoattn.kernels import dispatch
+
+    assert dispatch.cuda_dtype((9, 0)) == torch.bfloat16 and dispatch.cuda_dtype((8, 0)) == torch.bfloat16
+    assert dispatch.cuda_dtype((7, 5)) == torch.float16 and dispatch.cuda_dtype((7, 0)) == torch.float16
+    dispatch.check_bfloat16((8, 6))
+    with pytest.raises(ValueError, match=r"compute capability 7\.5.*attention_dtype: auto"):
+        dispatch.check_bfloat16((7, 5))
