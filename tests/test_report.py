@@ -114,3 +114,55 @@ def test_held_out_table_takes_baselines_only_from_a_run_on_that_checkpoint(tmp_p
     weights[-1] ^= 1
     (d / "model.safetensors").write_bytes(bytes(weights))
     assert [r[1] for r in plot_level.heldout_rows([str(d / "model.json")])] == labels[:1]
+
+
+def _graph(path, rng, n, contig="chr1"):
+    """A Hi-C graph store of n bins: a band of local edges (random feature values, said so)."""
+    src = np.concatenate([np.arange(n), np.arange(1, n), np.arange(n - 1)])
+    dst = np.concatenate([np.arange(n), np.arange(n - 1), np.arange(1, n)])
+    order = np.lexsort((src, dst))
+    src, dst = src[order], dst[order]
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(dst, minlength=n))])
+    with atomic_store(path, attrs={"level": "hic", "contig": contig}) as w:
+        start = np.arange(n, dtype=np.int64) * 10000
+        w.write("start", start, dims=("bin",))
+        w.write("end", start + 10000, dims=("bin",))
+        w.write("masked", np.zeros(n, bool), dims=("bin",))
+        w.write("insulation", rng.normal(size=n), dims=("bin",))
+        w.write("boundary", rng.random(n) < 0.01, dims=("bin",))
+        w.write("indptr", indptr.astype(np.int64), dims=("bin_ptr",))
+        w.write("indices", src.astype(np.int64), dims=("edge",))
+
+
+def test_plots_of_a_human_size_contig_stay_within_a_memory_bound(tmp_path):
+    """chr1 at 10 kb has ~25,000 bins: a dense n x n float64 matrix would take 5 GB. The Hi-C and level-4
+    figures draw at most MAX_DRAWN_BINS a side, so their peak memory stays far below that."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    n = 25_000
+    _graph(tmp_path / "hic" / "chr1.zarr", rng, n)
+    _bins(tmp_path / "level4" / "chr1.zarr", rng, n, dim=16, contig="chr1")
+    for level, store in (("hic", tmp_path / "hic" / "chr1.zarr"), ("level4", tmp_path / "level4" / "chr1.zarr")):
+        tracemalloc.start()
+        plot_level.plot(level, [store], str(tmp_path / f"{level}.png"))
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        _png_ok(tmp_path / f"{level}.png")
+        dense = n * n * 8
+        assert peak < 600e6 and peak < dense / 8, (level, peak / 1e6)
+
+
+def test_hic_figure_reads_the_demo_cooler_sparsely(tmp_path, caplog):
+    """The contact map of a real contig (the demo cooler) drawn from its sparse pixels, both triangles."""
+    from demo_paths import YEAST_COOL
+
+    rng = np.random.default_rng(0)
+    import cooler
+
+    n = int(cooler.Cooler(str(YEAST_COOL)).extent("chrIV")[1] - cooler.Cooler(str(YEAST_COOL)).extent("chrIV")[0])
+    _graph(tmp_path / "chrIV.zarr", rng, n, contig="chrIV")
+    out = tmp_path / "hic.png"
+    plot_level.plot("hic", [tmp_path / "chrIV.zarr"], str(out), hic=str(YEAST_COOL))
+    _png_ok(out)
+    assert "could not read the contact map" not in caplog.text

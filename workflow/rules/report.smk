@@ -35,6 +35,10 @@ for _level in PLOTS:
         container:
             IMAGE_CPU
         threads: 1
+        resources:
+            # matrices are drawn at most 2,000 bins a side (plot_level.MAX_DRAWN_BINS): memory does not
+            # grow with the contig; this grows with the attempt
+            mem_mb=lambda wildcards, attempt: 4000 * attempt,
         params:
             level=_level,
             extra=plot_params(_level),

@@ -15,6 +15,12 @@ import numpy as np
 
 log = logging.getLogger("genoattn.plots")
 MAX_POINTS = 20000  # per store in the PCA scatter plots
+MAX_DRAWN_BINS = 2000  # bins per side of a drawn matrix: a longer contig is drawn in blocks of bins (memory bound)
+
+
+def _block(n: int) -> int:
+    """Bins per drawn pixel so that at most MAX_DRAWN_BINS are drawn (1 for contigs up to that length)."""
+    return max(1, math.ceil(n / MAX_DRAWN_BINS))
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -187,10 +193,13 @@ def plot_hic(stores: list[str], out: str, hic: str | None = None) -> None:
     ds = _open(path)
     contig = _contig_of(path)
     n = int(ds.sizes["bin"])
+    f = _block(n)                       # a human chr1 at 10 kb (24,896 bins) is drawn in 13-bin blocks
+    m_n = math.ceil(n / f)
     indptr = np.asarray(ds["indptr"].values)
     indices = np.asarray(ds["indices"].values)
     dst = np.repeat(np.arange(n), np.diff(indptr))
-    mat = np.full((n, n), np.nan)
+    sums = np.zeros((m_n, m_n))
+    have_map = False
     cooler_chrom = ds.attrs.get("cooler_chrom") or contig
     uri = (ds.attrs.get("cooler") or {}).get("uri") or hic
     if uri:
@@ -199,24 +208,30 @@ def plot_hic(stores: list[str], out: str, hic: str | None = None) -> None:
 
             clr = cooler.Cooler(uri)
             balance = ds.attrs.get("balance", "weight")
-            m = clr.matrix(balance=balance if balance in clr.bins().columns else False).fetch(cooler_chrom)
-            k = min(n, m.shape[0])
-            mat[:k, :k] = m[:k, :k]
+            # sparse: only the contig's pixels, never its dense n x n matrix
+            m = clr.matrix(balance=balance if balance in clr.bins().columns else False, sparse=True).fetch(cooler_chrom)
+            r, c, v = m.row, m.col, np.asarray(m.data, dtype=np.float64)
+            up = r <= c                     # the upper triangle, mirrored (whether or not cooler filled both)
+            r, c, v = np.concatenate([r[up], c[up & (r != c)]]), np.concatenate([c[up], r[up & (r != c)]]), \
+                np.concatenate([v[up], v[up & (r != c)]])
+            ok = (r < n) & (c < n) & np.isfinite(v)
+            np.add.at(sums, (r[ok] // f, c[ok] // f), v[ok])
+            have_map = True
         except Exception as exc:  # the figure still shows the graph
             log.warning("could not read the contact map from %s: %s", uri, exc)
     with np.errstate(divide="ignore", invalid="ignore"):
-        logm = np.log10(mat)
+        logm = np.log10(sums / (f * f)) if have_map else np.full((m_n, m_n), np.nan)
     logm[~np.isfinite(logm)] = np.nan
-    lower = np.tril(np.ones((n, n), bool))
-    img = np.where(lower, logm, np.nan)
-    im = ax.imshow(img, cmap="YlOrRd", interpolation="nearest")
-    fig.colorbar(im, ax=ax, shrink=0.7, label="log10 balanced contacts")
+    logm[np.triu_indices(m_n, 1)] = np.nan
+    im = ax.imshow(logm, cmap="YlOrRd", interpolation="nearest")
+    fig.colorbar(im, ax=ax, shrink=0.7, label="log10 balanced contacts" + (f" (mean of {f}x{f} bins)" if f > 1 else ""))
     upper = dst < indices
-    ax.scatter(indices[upper], dst[upper], s=max(0.5, 40.0 / max(n, 1)), c="tab:blue", marker="s",
+    pairs = np.unique(np.stack([indices[upper] // f, dst[upper] // f]), axis=1) if upper.any() else np.zeros((2, 0), int)
+    ax.scatter(pairs[0], pairs[1], s=max(0.5, 40.0 / max(m_n, 1)), c="tab:blue", marker="s",
                linewidths=0, label=f"graph edges ({len(indices)})")
     ax.set_title(f"{contig}: Hi-C map (lower) and graph edges (upper)")
-    ax.set_xlabel("bin")
-    ax.set_ylabel("bin")
+    ax.set_xlabel("bin" if f == 1 else f"bin / {f}")
+    ax.set_ylabel("bin" if f == 1 else f"bin / {f}")
     ax.legend(loc="lower left", fontsize=7)
     start = np.asarray(ds["start"].values) / 1e6
     if "insulation" in ds:
@@ -251,14 +266,21 @@ def plot_level4(stores: list[str], out: str) -> None:
     ds = _open(path)
     emb = np.asarray(ds["embedding"].values, dtype=np.float64)
     masked = np.asarray(ds["masked"].values, dtype=bool) if "masked" in ds else np.zeros(len(emb), bool)
-    sim = _cosine(emb)
-    sim[masked, :] = np.nan
-    sim[:, masked] = np.nan
+    f = _block(len(emb))    # blocks of f bins: their unmasked bins' mean embedding (at most MAX_DRAWN_BINS^2 drawn)
+    groups = np.arange(len(emb)) // f
+    m_n = int(groups[-1]) + 1 if len(emb) else 0
+    sums = np.zeros((m_n, emb.shape[1]))
+    np.add.at(sums, groups[~masked], emb[~masked])
+    counts = np.bincount(groups[~masked], minlength=m_n)
+    blocks = sums / np.maximum(counts, 1)[:, None]
+    sim = _cosine(blocks)
+    sim[counts == 0, :] = np.nan
+    sim[:, counts == 0] = np.nan
     im = ax.imshow(sim, cmap="viridis", interpolation="nearest")
     fig.colorbar(im, ax=ax, shrink=0.7, label="cosine similarity")
-    ax.set_title(f"{_contig_of(path)}: level-4 bin similarity")
-    ax.set_xlabel("bin")
-    ax.set_ylabel("bin")
+    ax.set_title(f"{_contig_of(path)}: level-4 bin similarity" + (f" ({f}-bin means)" if f > 1 else ""))
+    ax.set_xlabel("bin" if f == 1 else f"bin / {f}")
+    ax.set_ylabel("bin" if f == 1 else f"bin / {f}")
     rows = []
     for p in stores:
         d = _open(p)
