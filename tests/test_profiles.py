@@ -186,17 +186,25 @@ def test_profile_sets_triton_cache_latency_and_retries():
     assert Path(script).is_file()
 
 
-def test_job_env_puts_a_per_job_triton_cache_on_scratch_and_removes_it(tmp_path):
+def test_job_env_keeps_one_triton_cache_per_user_and_node_across_jobs(tmp_path):
+    """Two jobs on one node share the node-local Triton cache (compiled kernels and autotuning results), and it
+    outlives them: the next GPU job does not compile and retune again."""
+    import getpass
+
     script = ROOT / "profiles" / "slurm" / "job_env.sh"
-    probe = f'. "{script}" && echo "CACHE=$TRITON_CACHE_DIR" && test -d "$TRITON_CACHE_DIR"'
-    env = {**os.environ, "SLURM_JOB_ID": "4242", "TMPDIR": str(tmp_path)}
-    env.pop("SLURM_TMPDIR", None)
-    env.pop("GENOATTN_SCRATCH", None)
-    proc = subprocess.run(["sh", "-c", probe], env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    cache = proc.stdout.split("CACHE=")[1].strip()
-    assert cache == str(tmp_path / "genoattn-triton-4242")
-    assert not os.path.exists(cache), "the per-job cache is left behind"
+    probe = (f'. "{script}" && echo "CACHE=$TRITON_CACHE_DIR AUTOTUNE=$TRITON_CACHE_AUTOTUNING" && '
+             'test -d "$TRITON_CACHE_DIR" && touch "$TRITON_CACHE_DIR/kernel-$SLURM_JOB_ID"')
+    seen = []
+    for job in ("4242", "4243"):
+        env = {**os.environ, "SLURM_JOB_ID": job, "GENOATTN_SCRATCH": str(tmp_path)}
+        proc = subprocess.run(["sh", "-c", probe], env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        seen.append(proc.stdout.split("CACHE=")[1].split()[0])
+        assert "AUTOTUNE=1" in proc.stdout
+    cache = tmp_path / f"genoattn-triton-{getpass.getuser()}"
+    assert seen == [str(cache), str(cache)]
+    assert sorted(p.name for p in cache.iterdir()) == ["kernel-4242", "kernel-4243"]   # kept after both jobs
+    assert oct(cache.stat().st_mode & 0o777) == "0o700"
 
 
 def test_workflow_profile_does_not_override_the_slurm_profile():

@@ -6,7 +6,7 @@ profiles/slurm (cpu, default; gpu) and two fake GPUs (gres gpu:fake:2). The test
 `snakemake --profile slurm level1` typed from the repository root (the ./slurm symlink) on the
 real demo genome restricted to chrI with small dims, checks in sacct that every job went through
 SLURM (CPU rule to the cpu partition, the GPU rule to gpu with a GPU allocated), that each job
-got its own TRITON_CACHE_DIR on node-local scratch, and that the stores equal a local run; then
+shared one TRITON_CACHE_DIR on node-local scratch that outlives them, and that the stores equal a local run; then
 .ci/slurm_down.sh stops the daemons (only those the test started).
 
     pytest -m slurm tests/test_slurm.py      (as root, on Debian/Ubuntu with apt)
@@ -130,13 +130,15 @@ def test_level1_through_slurm_equals_a_local_run(cluster, tmp_path):
     # memory requested by the profile (attempt 1), not the rule's hint
     assert "mem=16000M" in gpu["tres"] and "mem=4000M" in cpu["tres"], rows
 
-    # per-job Triton cache on node-local scratch (profiles/slurm/job_env.sh, via precommand)
+    # one Triton cache per user on node-local scratch, shared by the node's jobs and kept after them
+    # (profiles/slurm/job_env.sh, via precommand)
+    caches = set()
     for jid, log in logs.items():
         text = log.read_text()
         m = re.search(r"genoattn job env: .* TRITON_CACHE_DIR=(\S+)", text)
         assert m, f"job {jid}: no job env line in {log}"
-        assert m.group(1).endswith(f"/genoattn-triton-{jid}")
-        assert not os.path.exists(m.group(1)), "the per-job Triton cache was not removed"
+        caches.add(m.group(1))
+    assert len(caches) == 1 and os.path.isdir(caches.pop()), "the jobs did not share a kept node-local cache"
 
     # the same target run locally gives the same stores
     local = _snakemake(local_wd, "--cores", "2", "level1")
