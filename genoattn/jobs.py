@@ -70,6 +70,9 @@ class JobSpec:
     gpu: bool = False
     threads: int = 1
     mem_mb: int | Callable[[Layout, dict, int], int] = 2000   # or fn(layout, wildcards, attempt)
+    #: made for a later job of the same target and removed after it (the rule's output is temp()): not one of
+    #: the target's outputs (the pieces of a split genotype conversion)
+    intermediate: bool = False
 
     @property
     def wildcard_names(self) -> tuple[str, ...]:
@@ -287,7 +290,7 @@ _spec(rule="level5_genome", target="level5", output="{reference}/level5.zarr",
       expand=lambda L: [{"reference": r} for r in _hic_refs(L)], run="genoattn.jobs_run:level5", gpu=True,
       threads=2, mem_mb=16000)
 
-_spec(rule="genotypes_part", target="genotypes", output="{cohort}/genotypes_parts/{part}.zarr",
+_spec(rule="genotypes_part", target="genotypes", output="{cohort}/genotypes_parts/{part}.zarr", intermediate=True,
       keys=_genotype_keys, inputs=_genotype_inputs,
       derived=lambda L, w: {"region": L.genotype_part_region(w["cohort"], w["part"])},
       expand=lambda L: [{"cohort": c, "part": p} for c in L.cohorts for p in L.genotype_part_names(c)],
@@ -411,7 +414,8 @@ def targets(L: Layout) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for s in SPECS.values():
         out.setdefault(s.target, [])
-        out[s.target] += [s.output_path(L, w) for w in s.expand(L)]
+        if not s.intermediate:
+            out[s.target] += [s.output_path(L, w) for w in s.expand(L)]
     return out
 
 

@@ -209,9 +209,10 @@ def test_workflow_genotypes_and_level6_on_the_demo_cohorts(tmp_path):
         vcf = str(VCF_1KG) if name == "phased" else str(DEMO / "1kg_chr20" / "unphased.vcf.gz")
         assert vcf in g.attrs["inputs"] and ds.attrs["inputs"] == g.attrs["inputs"]
         assert xr.open_zarr(res / name / "ld_blocks.zarr").attrs["inputs"] == g.attrs["inputs"]
-    # the split cohort: three pieces joined into the store one conversion writes
-    assert sorted(p.name for p in (res / "unphased" / "genotypes_parts").iterdir()) == [
-        "p00000.zarr", "p00001.zarr", "p00002.zarr"]
+    # the split cohort: three pieces joined into the store one conversion writes, then removed (temporary)
+    assert "genotypes_part" in proc.stdout + proc.stderr
+    parts = res / "unphased" / "genotypes_parts"
+    assert not parts.exists() or not list(parts.iterdir())
     whole = tmp_path / "whole.zarr"
     convert_vcf(str(DEMO / "1kg_chr20" / "unphased.vcf.gz"), str(whole), regions=region)
     a, b = open_group(whole), open_group(res / "unphased" / "genotypes.zarr")

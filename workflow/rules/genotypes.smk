@@ -1,13 +1,14 @@
 # Cohort genotypes: VCF/BCF -> results/{cohort}/genotypes.zarr (VCF Zarr names), then LD blocks.
 # With cohorts.<name>.split_bp the VCF is converted piece by piece (genotypes_part, one job per
-# region) and genotypes_cohort joins the pieces; otherwise genotypes_cohort converts it in one job.
+# region) and genotypes_cohort joins the pieces (temporary: removed once joined); otherwise
+# genotypes_cohort converts it in one job.
 
 
 rule genotypes_part:
     input:
         unpack(job_inputs("genotypes_part")),
     output:
-        directory(job_output("genotypes_part")),
+        temp(directory(job_output("genotypes_part"))),
     log:
         L.path("{cohort}", "logs", "genotypes_parts", "{part}.log"),
     benchmark:
