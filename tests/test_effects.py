@@ -2,6 +2,7 @@
 independent translation of the mutated spliced CDS), the level-1 LLR's strand symmetry, bad VCFs, and
 `snakemake effects` end to end. Every variant is made here from the reference sequence."""
 
+import shutil
 import subprocess
 
 import numpy as np
@@ -9,7 +10,6 @@ import pandas as pd
 import pysam
 import pytest
 
-from conftest import have_executable
 from demo_paths import DEMO, ROOT, YEAST_COOL, YEAST_FASTA, YEAST_GFF3, YEAST_GTF, snakemake
 
 from genoattn import alphabet
@@ -102,7 +102,7 @@ def test_indels_and_variants_between_genes(chr1):
     assert c[0].consequence == "splice_donor" and c[0].transcript_id == snc1.transcript_id
 
 
-@pytest.mark.skipif(not have_executable("bcftools"), reason="bcftools not installed (apt-get install bcftools)")
+@pytest.mark.skipif(not shutil.which("bcftools"), reason="bcftools not installed (apt-get install bcftools)")
 def test_consequences_equal_bcftools_csq(chr1, tmp_path):
     """Every SNV of the exons and 10 intron bases of four chrI genes (both strands, two spliced), plus indels in
     each CDS: the same consequence terms and protein changes as `bcftools csq -l` on the same FASTA and GFF3."""
@@ -267,7 +267,7 @@ def test_snakemake_effects_writes_the_table_and_an_indexed_vcf(effects_run):
         recs = list(vf.fetch("chrI", 1999, 2000))          # through the index
         assert recs and all("GA_LLR" in r.info and "GA_CSQ" in r.info for r in recs)
     q = subprocess.run(["bcftools", "query", "-f", "%POS\t%ALT\t%GA_LLR\n", str(vcf)], capture_output=True,
-                       text=True) if have_executable("bcftools") else None
+                       text=True) if shutil.which("bcftools") else None
     if q is not None:
         got = {(int(p), a): float(v) for p, a, v in (x.split("\t") for x in q.stdout.splitlines()) if v != "."}
         for (p, a), v in got.items():
