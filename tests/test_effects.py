@@ -212,6 +212,10 @@ def test_bad_vcfs_name_the_record_and_the_fix(chr1, tmp_path):
     assert len(df) == 1 and df["alt"][0] == wrong and df["allele"][0] == 3 and df["pos"][0] == 1000
     assert skipped["symbolic"] == 1 and skipped["non_acgt"] == 1 and skipped["excluded_contig"] == 1
     assert skipped["mnp_or_complex"] == 1
+    only_symbolic = tmp_path / "symbolic.vcf"
+    only_symbolic.write_text(header + f"chrI\t1000\t.\t{true_ref}\t<DEL>\t.\t.\t.\n")
+    with pytest.raises(VariantError, match=r"no SNV or indel left to score \(1 records read; left out: 1 symbolic\)"):
+        read_variants(str(only_symbolic), cmap, letters, {"chrI"}, 50)
     garbage = tmp_path / "garbage.vcf"
     garbage.write_text("this is not a VCF\n")
     with pytest.raises(VariantError, match="garbage.vcf.*bcftools view"):

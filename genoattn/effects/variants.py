@@ -108,6 +108,11 @@ def read_variants(path: str, contig_map, tokens: dict, kept_contigs: set[str], m
     if unmapped:
         names = sorted(unmapped, key=unmapped.get, reverse=True)
         raise VariantError(contig_map.unmapped_message(names, path, key.rsplit(".", 1)[0]))
+    if not rows:  # nothing to score: an empty table would look like a finished run
+        left = ", ".join(f"{v} {k}" for k, v in skipped.items() if v) or "none"
+        raise VariantError(f"variant file {path}: no SNV or indel left to score ({n} records read; left out: {left}). "
+                           f"Fix: give SNVs or indels of at most levels.effects.max_indel bp with A/C/G/T alleles on "
+                           f"contigs the reference selects (include/exclude)")
     cols = ["contig", "vcf_chrom", "pos", "start", "ref", "alt", "vcf_id", "record", "allele", "kind", "change_start"]
     df = pd.DataFrame(rows, columns=cols)
     for c in ("pos", "start", "record", "allele", "change_start"):
