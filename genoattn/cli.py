@@ -128,7 +128,7 @@ def _cmd_train(args) -> int:
     test = result.get("metrics", {}).get("test", {})
     print(f"{args.level}: {result.get('steps')} steps in {result.get('seconds')} s; held-out test "
           + ", ".join(f"{k} {v}" for k, v in test.items() if k in ("perplexity", "accuracy", "dosage_r2",
-                                                                   "concordance"))
+                                                                   "concordance", "spearman", "auroc_top"))
           + f". Wrote {result.get('model')} (use it with levels.{args.level}.checkpoint)")
     return 0
 
@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr.add_argument("level", choices=list(TRAINABLE_LEVELS))
     tr.add_argument("--config", required=True, help="workflow config (validated like the workflow)")
-    tr.add_argument("--reference", help="levels 1-2: name in the config's references (default: the only one)")
+    tr.add_argument("--reference", help="levels 1-5: name in the config's references (default: the only one)")
     tr.add_argument("--cohort", help="level 6: name in the config's cohorts (default: the only one with held_out)")
     tr.add_argument("--out", help="directory to write model.safetensors, model.json, log.tsv (and state.pt "
                     "while training) into (default: results/{reference}/train/<level>/)")

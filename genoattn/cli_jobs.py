@@ -225,10 +225,15 @@ def train_level(level: str, config_path: str, reference: str | None = None, coho
                              "config/README.md)")
         wildcards = {"cohort": c}
     else:
-        r = ctx.reference(reference, "annotation" if level in ("level2", "level3") else None, f"{level} training")
+        needs = {"level2": "annotation", "level4": "hic", "level5": "hic"}.get(level)
+        r = ctx.reference(reference, needs, f"{level} training")
         if not ctx.L.ref(r)["held_out"]:
             raise ValueError(f"references.{r}.held_out is not set in {config_path}: training needs held-out "
                              "contigs (test, validation) to measure on. Fix: set it (see config/README.md)")
+        if level == "level5" and not ctx.L.ref(r)["centromeres"]:
+            raise ValueError(f"references.{r}.centromeres is not set in {config_path}: level-5 training needs one "
+                             "centromere per contig (its position baseline). Fix: set it to a BED (see "
+                             "config/README.md)")
         wildcards = {"reference": r}
     job = J.spec(f"train_{level}").job(ctx.L, wildcards)
     if out is not None:

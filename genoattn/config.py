@@ -15,7 +15,7 @@ import yaml
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
 #: Levels with a training objective: ``levels.<level>.checkpoint: train`` loads the workflow's own
 #: training output (results/{reference or cohort}/train/<level>/model.safetensors).
-TRAINABLE_LEVELS = ("level1", "level2", "level6")
+TRAINABLE_LEVELS = ("level1", "level2", "level4", "level5", "level6")
 #: The config a run without --configfile uses (relative to the working directory): the demo.
 DEMO_CONFIG = "config/config.yaml"
 
@@ -252,9 +252,10 @@ def _semantic_checks(cfg: dict, base: Path, check_files: bool) -> None:
             problems.append(f"config key levels.{lvl}.checkpoint: 'train' names the workflow's own training output, "
                             f"but {lvl} has no training objective yet (trainable: {', '.join(TRAINABLE_LEVELS)}). "
                             "Fix: give a checkpoint file or null (seeded weights)")
+    hic_refs = [r for r in refs if refs[r]["hic"]]
     runs_on = {"level1": list(refs), "level2": [r for r in refs if refs[r]["annotation"]],
-               "level3": [r for r in refs if refs[r]["annotation"]]}
-    for lvl in ("level1", "level2"):
+               "level3": [r for r in refs if refs[r]["annotation"]], "level4": hic_refs, "level5": hic_refs}
+    for lvl in ("level1", "level2", "level4", "level5"):
         if cfg["levels"][lvl]["checkpoint"] == "train":
             for r in runs_on[lvl]:
                 if not refs[r]["held_out"]:
@@ -262,6 +263,11 @@ def _semantic_checks(cfg: dict, base: Path, check_files: bool) -> None:
                                     f"output, but references.{r}.held_out is not set, so {r} is not trained on. "
                                     f"Fix: set references.{r}.held_out (test and validation contigs) or give "
                                     "a checkpoint file")
+                elif lvl == "level5" and not refs[r]["centromeres"]:
+                    problems.append(f"config key levels.level5.checkpoint: 'train' loads the workflow's own training "
+                                    f"output, but references.{r}.centromeres is not set, and level-5 training "
+                                    "(held-out trans contacts against a position baseline) needs one centromere "
+                                    f"per contig. Fix: set references.{r}.centromeres (BED) or give a checkpoint file")
     if cfg["levels"]["level6"]["checkpoint"] == "train" and cfg["cohorts"]:
         trained = [c for c, coh in cfg["cohorts"].items() if coh["held_out"]]
         untrained = [c for c in cfg["cohorts"] if c not in trained]

@@ -343,6 +343,51 @@ _spec(rule="train_level2", target="train", output="{reference}/train/level2/mode
       run="genoattn.jobs_run:train_level2", gpu=True, threads=2, mem_mb=8000)
 
 
+#: the keys of levels.level4 that shape the module and the node features it reads, read by its training
+LEVEL4_MODEL_KEYS = ["dim", "heads", "edge_dim", "negative_slope", "gene_context", "tad_features", "seed"]
+LEVEL5_MODEL_KEYS = ["dim", "heads", "block_size", "local_window", "random_blocks", "global_blocks", "seed"]
+
+
+def _contacts_inputs(L: Layout, w: dict) -> dict:
+    """What held-out contact training reads: the cooler (pixels, the answers), the FASTA, and per contig the
+    graph store (edges, expected), the level-1 store and, when level 4 reads genes, the level-3 store."""
+    r = w["reference"]
+    ref = L.ref(r)
+    out = {"cooler": ref["hic"], "fasta": ref["fasta"], "graphs": L.per_contig(r, "hic/{contig}.zarr"),
+           "level1": L.per_contig(r, "level1/{contig}.zarr")}
+    if L.level4_reads_level3(r):
+        out["level3"] = L.per_contig(r, "level3/{contig}.zarr")
+    return out
+
+
+def _contacts_keys(*training: str):
+    def keys(L: Layout, w: dict) -> list[str]:
+        return ([f"levels.level4.{k}" for k in LEVEL4_MODEL_KEYS] + [f"levels.hic.{k}" for k in HIC_GRAPH_KEYS]
+                + _ref_keys(*HIC_REF_KEYS, "held_out") + [f"training.{t}" for t in training]
+                + ["training.devices", "kernels"])
+    return keys
+
+
+_spec(rule="train_level4", target="train", output="{reference}/train/level4/model.safetensors",
+      keys=_contacts_keys("level4"), inputs=_contacts_inputs,
+      expand=lambda L: [{"reference": r} for r in _hic_refs(L) if L.ref(r)["held_out"]],
+      run="genoattn.jobs_run:train_level4", gpu=True, threads=2, mem_mb=8000)
+
+
+def _train_level5_inputs(L: Layout, w: dict) -> dict:
+    r = w["reference"]
+    out = _contacts_inputs(L, w) | {"centromeres": L.ref(r)["centromeres"]}
+    return out | {f"level4_{k}": v for k, v in _checkpoint(L, "level4", r).items()}
+
+
+_spec(rule="train_level5", target="train", output="{reference}/train/level5/model.safetensors",
+      keys=lambda L, w: (_contacts_keys("level5")(L, w) + ["levels.level4.checkpoint"]
+                         + [f"levels.level5.{k}" for k in LEVEL5_MODEL_KEYS] + _ref_keys("centromeres")),
+      inputs=_train_level5_inputs,
+      expand=lambda L: [{"reference": r} for r in _hic_refs(L) if L.ref(r)["held_out"] and L.ref(r)["centromeres"]],
+      run="genoattn.jobs_run:train_level5", gpu=True, threads=2, mem_mb=8000)
+
+
 def _train_level6_inputs(L: Layout, w: dict) -> dict:
     c = w["cohort"]
     out = {"genotypes": L.path(c, "genotypes.zarr"), "ld_blocks": L.path(c, "ld_blocks.zarr")}

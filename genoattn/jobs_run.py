@@ -295,6 +295,55 @@ def train_level6(job: Job):
           _identity(job, inputs))
 
 
+def _contacts_setup(job: Job):
+    """(device, split, reference entry with the job's input paths, per-contig inputs) of a contact training job."""
+    from genoattn.training.loop import init_distributed
+    from genoattn.training.split import split_contigs
+
+    r = job.wildcards["reference"]
+    device = _train_device(job)
+    init_distributed(device)
+
+    def by_contig(name):
+        return {Path(p).name.removesuffix(".zarr"): p for p in job.input(name, [])}
+
+    graphs = by_contig("graphs")
+    split = split_contigs(list(graphs), job.config["references"][r]["held_out"], f"references.{r}.held_out")
+    ref = dict(job.config["references"][r], hic=job.inputs["cooler"], fasta=job.inputs["fasta"])
+    return device, split, ref, graphs, by_contig("level1"), by_contig("level3")
+
+
+def train_level4(job: Job):
+    if _spawn_ranks(job):
+        return
+    from genoattn.training.held_out_contacts import train_job
+    from genoattn.training.loop import loop_options
+
+    device, split, ref, graphs, level1, level3 = _contacts_setup(job)
+    cfg = job.config["training"]["level4"]
+    train_job(ref, job.config["levels"]["hic"], job.config["levels"]["level4"], cfg, job.config["kernels"], split,
+              graphs, level1, level3, Path(job.output).parent, device,
+              _identity(job, list(graphs.values()) + list(level1.values())), loop_options(cfg))
+
+
+def train_level5(job: Job):
+    if _spawn_ranks(job):
+        return
+    from genoattn.training.loop import loop_options
+    from genoattn.training.trans_contacts import train_job
+
+    device, split, ref, graphs, level1, level3 = _contacts_setup(job)
+    cfg = job.config["training"]["level5"]
+    identity = _identity(job, list(graphs.values()) + list(level1.values()))
+    if job.input("level4_checkpoint"):
+        from genoattn.io.store import sha256_file
+
+        identity["level4_checkpoint_sha256"] = sha256_file(job.input("level4_checkpoint"))
+    train_job(ref, job.config["levels"]["hic"], job.config["levels"]["level4"], job.config["levels"]["level5"], cfg,
+              job.config["kernels"], split, graphs, level1, level3, job.input("level4_checkpoint"),
+              job.inputs["centromeres"], Path(job.output).parent, device, identity, loop_options(cfg))
+
+
 def impute_cohort(job: Job):
     from genoattn.imputation import impute_cohort as impute
     from genoattn.imputation import imputed_store

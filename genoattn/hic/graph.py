@@ -156,11 +156,29 @@ class TopK:
         return self.keys[0], self.scores[0], self.vals[0]
 
 
-def build_graph(clr, lo: int, n_cooler: int, weights: np.ndarray, resolution: int, params: GraphParams):
+def pair_keys(i, j, n: int) -> np.ndarray:
+    """Sorted unique int64 keys ``min(i,j) * n + max(i,j)`` of bin pairs of an n-bin contig."""
+    i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
+    return np.unique(np.minimum(i, j) * n + np.maximum(i, j))
+
+
+def _in_sorted(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+    if not len(sorted_keys):
+        return np.zeros(len(keys), bool)
+    pos = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return sorted_keys[pos] == keys
+
+
+def build_graph(clr, lo: int, n_cooler: int, weights: np.ndarray, resolution: int, params: GraphParams,
+                hidden: np.ndarray | None = None):
     """Build the graph of one contig.
 
     ``lo``: first cooler bin of the contig; ``n_cooler``: cooler bins used (<= n bins);
     ``weights``: the contig's weights on the reference's bins (length n, NaN = masked).
+    ``hidden``: bin pairs held out from the graph (:func:`pair_keys`, training of level 4): they are
+    treated as not measured: their pixels are never read into anything (expected, top edges, insulation),
+    they count in no denominator (pairs per distance, pixels per insulation diamond) and they are never
+    an edge, local or top.
     Returns a dict of arrays and statistics (see :func:`genoattn.hic.run_contig`).
     """
     t0 = time.time()
@@ -169,6 +187,9 @@ def build_graph(clr, lo: int, n_cooler: int, weights: np.ndarray, resolution: in
     valid = np.isfinite(w)
     dloc = int(params.local_distance // resolution)
     diamond = DiamondAccumulator(n, params.insulation_window, params.ignore_diags)
+    hidden = np.zeros(0, np.int64) if hidden is None else np.asarray(hidden, np.int64)
+    hi_i, hi_j = np.divmod(hidden, n)
+    hidden_valid = valid[hi_i] & valid[hi_j] if len(hidden) else np.zeros(0, bool)
 
     def chunks():
         if n_cooler <= 0:
@@ -180,6 +201,8 @@ def build_graph(clr, lo: int, n_cooler: int, weights: np.ndarray, resolution: in
             i, j, cnt = i[cis], j[cis], cnt[cis]
             bal = cnt * w[i] * w[j]
             ok = np.isfinite(bal)
+            if len(hidden):
+                ok &= ~_in_sorted(i * n + j, hidden)
             yield i[ok], j[ok], bal[ok], len(b1)
 
     # -- pass 1: expected by distance, insulation sums ------------------------------------------------
@@ -193,6 +216,8 @@ def build_graph(clr, lo: int, n_cooler: int, weights: np.ndarray, resolution: in
         diamond.add(i, j, bal)
     t1 = time.time()
     npair = valid_pairs_by_distance(valid)
+    if len(hidden):  # a held-out pair is not measured: it counts in no distance's pairs
+        npair = npair - np.bincount((hi_j - hi_i)[hidden_valid], minlength=n)[:n]
     with np.errstate(divide="ignore", invalid="ignore"):
         expected = np.where(npair > 0, sum_d / np.maximum(npair, 1), 0.0)
     n_valid_pairs = int(npair[1:].sum())
@@ -232,6 +257,8 @@ def build_graph(clr, lo: int, n_cooler: int, weights: np.ndarray, resolution: in
     local_pairs = np.concatenate(local_pairs) if local_pairs else np.zeros(0, np.int64)
     li, lj = np.divmod(local_pairs, n)
     local_pairs = local_pairs[valid[li] & valid[lj]]
+    if len(hidden):
+        local_pairs = local_pairs[~_in_sorted(local_pairs, hidden)]
     self_keys = idx * n + idx
     und = _sorted_unique(np.concatenate([top_keys, local_pairs, self_keys]))
     # observed balanced value of each edge: from the top buffer or the local pixels, else 0
@@ -299,6 +326,10 @@ def build_graph(clr, lo: int, n_cooler: int, weights: np.ndarray, resolution: in
 
     # -- insulation / boundaries -----------------------------------------------------------------------
     npix_ins = n_valid_pixels(~valid, params.insulation_window, params.ignore_diags)
+    if len(hidden):  # held-out pixels are not pixels of any diamond
+        held = DiamondAccumulator(n, params.insulation_window, params.ignore_diags)
+        held.add(hi_i[hidden_valid], hi_j[hidden_valid], np.ones(int(hidden_valid.sum())))
+        npix_ins = npix_ins - np.rint(held.sums())
     ins = log2_insulation(diamond.sums(), npix_ins)
     max_pix = float(n_valid_pixels(np.zeros(max(2 * params.insulation_window + 1, 1), bool),
                                    params.insulation_window, params.ignore_diags).max())
@@ -312,7 +343,7 @@ def build_graph(clr, lo: int, n_cooler: int, weights: np.ndarray, resolution: in
         **counts,
         "top_k": k, "n_enriched_pairs": n_enriched, "n_valid_pairs": n_valid_pairs, "oe_threshold": oe_threshold,
         "masked_fraction": float((~valid).mean()) if n else 0.0, "n_masked_bins": int((~valid).sum()),
-        "n_pixels_read": int(n_pixels_read), "n_cis_pixels_valid": int(n_cis_valid),
+        "n_pixels_read": int(n_pixels_read), "n_hidden_pairs": int(len(hidden)), "n_cis_pixels_valid": int(n_cis_valid),
         "balanced_scale": scale, "pseudocount_balanced": pc,
         "boundary_threshold_value": thr, "n_boundaries": int(boundary.sum()),
         "seconds": {"pass1": t1 - t0, "pass2": t2 - t1, "edges": t3 - t2, "insulation": time.time() - t3},

@@ -280,9 +280,10 @@ def tad_features(g) -> np.ndarray | None:
 def load_bins_and_features(hic_path, level1_path, level3_path=None, gene_context="auto", use_tad=True,
                            elements: dict | None = None):
     """Read the graph store and pool level-1 windows (and level-3 genes) into its bins."""
+    from genoattn.hic.held_out import GraphArrays
     from genoattn.io.store import open_group
 
-    g = open_group(hic_path)
+    g = hic_path if isinstance(hic_path, GraphArrays) else open_group(hic_path)
     for name in ("indptr", "indices", "edge_features", "start", "end"):
         if name not in g:
             raise ValueError(f"Hi-C graph store {hic_path} has no array {name!r}; rebuild it with `snakemake hic`")
@@ -306,7 +307,7 @@ def load_bins_and_features(hic_path, level1_path, level3_path=None, gene_context
     edge_raw = np.nan_to_num(edge_raw, nan=0.0, posinf=0.0, neginf=0.0)
     hic_attrs = dict(g.attrs)
     bin_features = tad_features(g) if use_tad else None
-    feature_names = list(g["edge_features"].attrs.get("edge_feature_names",
+    feature_names = list(getattr(g["edge_features"], "attrs", {}).get("edge_feature_names",
                                                       hic_attrs.get("edge_feature_names", [])))
     if elements is not None:
         node_bin, indptr, indices, edge_ids = element_graph(bins["start"], bins["end"], indptr, indices,

@@ -11,6 +11,8 @@ PLOTS = {
     "level5": ("level5", ["level5.zarr"]),
     "level6": ("level6", ["level6.zarr"]),
     "effects": ("effects", ["effects/variants.parquet"]),
+    # held-out Hi-C contacts of the level-4 checkpoint (heldout_pairs.parquet beside it)
+    "contacts": ("level4", []),
     "training": (
         "training",
         [],
@@ -36,6 +38,15 @@ def training_metrics(owner):
     return out
 
 
+def contact_pairs(owner):
+    """heldout_pairs.parquet beside the level-4 checkpoint of ``owner`` (train_level4 writes it), if any."""
+    path = L.checkpoint("level4", owner) if _runs("level4", owner) else None
+    if not path:
+        return []
+    pairs = os.path.join(os.path.dirname(path), "heldout_pairs.parquet")
+    return [pairs] if L.level("level4")["checkpoint"] == "train" or os.path.exists(pairs) else []
+
+
 def _runs(level, owner):
     """Whether this config builds ``level`` for ``owner`` (a target under results/{owner}/)."""
     prefix = L.path(owner) + os.sep
@@ -46,6 +57,8 @@ def plot_owners(level):
     """References (or cohorts) whose results/{name}/ holds a target of ``level`` in this config."""
     if level == "training":
         return [o for o in L.references + L.cohorts if training_metrics(o)]
+    if level == "contacts":
+        return [o for o in L.references if contact_pairs(o)]
     return [n for n in L.references + L.cohorts if _runs(level, n)]
 
 
@@ -53,6 +66,8 @@ def plot_inputs(level):
     def inputs(wildcards):
         if level == "training":
             return training_metrics(wildcards.owner)
+        if level == "contacts":
+            return contact_pairs(wildcards.owner)
         out = []
         for pattern in PLOTS[level][1]:
             if "{contig}" in pattern:

@@ -383,6 +383,45 @@ def plot_effects(stores: list[str], out: str) -> None:
     _save(fig, out)
 
 
+# -- held-out Hi-C contacts (level-4 training) -----------------------------------------------------------
+def plot_contacts(stores: list[str], out: str) -> None:
+    """On the test chromosome with the most held-out pairs: observed (upper triangle) vs predicted (lower)
+    log O/E of the held-out pairs, for level 4 and its sequence-only baseline; then predicted vs observed."""
+    import pandas as pd
+
+    t = pd.read_parquet(stores[0])
+    test = t[t["split"] == "test"] if (t["split"] == "test").any() else t
+    fig, axes = _figure(3, width=5.2, height=4.6)
+    if not len(test):
+        _empty(axes[0], "no held-out pairs")
+        _save(fig, out)
+        return
+    contig = test.groupby("contig").size().idxmax()
+    c = test[test["contig"] == contig].drop_duplicates(["bin1", "bin2"])
+    n = int(max(c["bin1"].max(), c["bin2"].max())) + 1
+    f = _block(n)
+    m = -(-n // f)
+    lim = float(np.nanpercentile(np.abs(c["observed_log_oe"]), 98)) or 1.0
+    for ax, col, name in ((axes[0], "predicted_log_oe", "level 4 (graph attention)"),
+                          (axes[1], "sequence_only_log_oe", "sequence only (no graph)")):
+        img = np.full((m, m), np.nan)
+        a, b = (c["bin1"].to_numpy() // f), (c["bin2"].to_numpy() // f)
+        img[a, b] = c["observed_log_oe"].to_numpy()
+        if col in c:
+            img[b, a] = c[col].to_numpy()
+        im = ax.imshow(img, cmap=_cmap("RdBu_r"), vmin=-lim, vmax=lim, interpolation="nearest")
+        ax.set_title(f"{contig}: observed (upper) vs {name} (lower)", fontsize=8)
+        ax.set_xlabel(f"bin ({int(c['resolution'].iloc[0]) * f // 1000} kb)" if "resolution" in c else "bin")
+        fig.colorbar(im, ax=ax, fraction=0.046, label="log O/E of held-out pairs")
+    ax = axes[2]
+    colors = np.where(test["is_top"], "tab:red", "0.5")
+    ax.scatter(test["observed_log_oe"], test["predicted_log_oe"], s=4, c=colors, alpha=0.6)
+    ax.set_xlabel("observed log O/E")
+    ax.set_ylabel("predicted log O/E (level 4)")
+    ax.set_title(f"all test pairs ({len(test)}; red: top edges)", fontsize=8)
+    _save(fig, out)
+
+
 # -- level 6 ------------------------------------------------------------------------------------
 def plot_level6(stores: list[str], out: str) -> None:
     """Per-sample embeddings (dim 'sample') on their first two PCs."""
@@ -417,10 +456,28 @@ def _heldout_of(model_json: Path) -> dict | None:
     return b if b.get("model", {}).get("checkpoint_sha256") == sha256_file(weights) else None
 
 
+CONTACT_METRICS = {"level4": (("spearman", "ρ"), ("auroc_top", "AUC")),
+                   "level5": (("spearman", "ρ"), ("auroc_top", "AUC"))}
+
+
+def _contact_rows(level: str, info: dict) -> list[tuple[str, str, str, str]]:
+    """Levels 4-5: the model's held-out test metrics and the baselines of the same job (model.json)."""
+    names = CONTACT_METRICS[level]
+
+    def cells(m):
+        return tuple(f"{label} {m[key]:.3f}" if isinstance(m.get(key), float) else "" for key, label in names)
+
+    rows = [(level, f"genoattn, trained ({info.get('steps')} steps)", *cells(info["metrics"]["test"]))]
+    for name, m in info.get("baselines", {}).get("test", {}).items():
+        rows.append((level, name.replace("_", " ") + " (baseline)", *cells(m)))
+    return rows
+
+
 def heldout_rows(models: list[str]) -> list[tuple[str, str, str, str]]:
     """(level, model or baseline, test perplexity, accuracy) of each model.json's checkpoint: its own test
     metrics, then the baselines of the benchmark run beside it (:func:`_heldout_of`; for level 1 the
-    composition model and the k-mer model of the best k on validation, grid protocol)."""
+    composition model and the k-mer model of the best k on validation, grid protocol). Levels 4-5 show
+    their two contact metrics instead, with the baselines their training job measured."""
     import json
 
     rows = []
@@ -428,6 +485,9 @@ def heldout_rows(models: list[str]) -> list[tuple[str, str, str, str]]:
         info = json.loads(Path(path).read_text())
         level = info.get("level", Path(path).parent.name)
         test = info.get("metrics", {}).get("test", {})
+        if level in CONTACT_METRICS and test:
+            rows += _contact_rows(level, info)
+            continue
         if test:
             rows.append((level, f"genoattn, trained ({info.get('steps')} steps)", f"{test['perplexity']:.4g}",
                          f"{test['accuracy']:.3f}"))
@@ -455,26 +515,30 @@ def plot_training(models: list[str], out: str) -> None:
         level = info.get("level", Path(path).parent.name)
         log_rows = info.get("log", [])
         ax.plot([r["step"] for r in log_rows], [r["loss"] for r in log_rows], label="training loss (batches)")
-        evals = info.get("validation_during_training", [])
+        evals = [e for e in info.get("validation_during_training", []) if "perplexity" in e]
         if evals:
             ax.plot([e["step"] for e in evals], [math.log(e["perplexity"]) for e in evals], "o-",
                     label="validation (ln perplexity)")
         ax.set_xlabel("step")
-        ax.set_ylabel("cross-entropy (nats)")
+        ax.set_ylabel("loss (levels 4-5: squared error + cross-entropy)" if level in CONTACT_METRICS
+                      else "cross-entropy (nats)")
         ax.set_title(f"{level}: {info.get('objective', '')}")
         ax.legend(fontsize=8)
     rows = heldout_rows(models)
     tab = axes[-1]
     tab.set_axis_off()
     table = tab.table(cellText=[list(r) for r in rows] or [["", "no trained level", "", ""]],
-                      colLabels=["level", "model / baseline", "test ppl", "accuracy"], loc="center",
+                      colLabels=["level", "model / baseline", "ppl / ρ", "acc. / AUC"], loc="center",
                       cellLoc="left", colWidths=[0.14, 0.58, 0.14, 0.14])
     table.auto_set_font_size(False)
     table.set_fontsize(7)
     table.scale(1.0, 1.4)
     people = any(r[0] == "level6" for r in rows)  # level 6 holds out individuals, not chromosomes
-    tab.set_title("held-out test set (levels 1-2: chromosomes; level 6: people)" if people
-                  else "held-out test chromosomes")
+    contacts = any(r[0] in CONTACT_METRICS for r in rows)
+    tab.set_title(("held-out test set (levels 1-5: chromosomes; level 6: people)" if people
+                   else "held-out test chromosomes")
+                  + ("\nlevels 4-5: ρ Spearman of log O/E (level 4 within distance strata), AUC top contacts" if contacts
+                     else ""), fontsize=9)
     _save(fig, out)
 
 
@@ -491,7 +555,7 @@ def plot(level: str, stores: list[str], out: str, hic: str | None = None, weight
         _save(fig, out)
         return
     specific = {"level1": plot_level1, "level4": plot_level4, "level5": plot_level5, "level6": plot_level6,
-                "effects": plot_effects}
+                "effects": plot_effects, "contacts": plot_contacts}
     try:
         if level == "hic":
             plot_hic(stores, out, hic=hic)
