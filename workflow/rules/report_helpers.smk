@@ -44,7 +44,11 @@ def contact_pairs(owner):
     if not path:
         return []
     pairs = os.path.join(os.path.dirname(path), "heldout_pairs.parquet")
-    return [pairs] if L.level("level4")["checkpoint"] == "train" or os.path.exists(pairs) else []
+    return (
+        [pairs]
+        if L.level("level4")["checkpoint"] == "train" or os.path.exists(pairs)
+        else []
+    )
 
 
 def _runs(level, owner):
