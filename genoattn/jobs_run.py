@@ -313,6 +313,16 @@ def _contacts_setup(job: Job):
     return device, split, ref, graphs, by_contig("level1"), by_contig("level3")
 
 
+def _contacts_identity(job: Job, graphs: dict, level1: dict, level3: dict) -> dict:
+    """_identity plus the weights behind the level-1/level-3 stores (their node features): a store rebuilt
+    with another checkpoint is another training."""
+    from genoattn.io.store import read_attrs
+
+    identity = _identity(job, list(graphs.values()) + list(level1.values()) + list(level3.values()))
+    identity["upstream_models"] = {p: read_attrs(p).get("model") for p in [*level1.values(), *level3.values()]}
+    return identity
+
+
 def train_level4(job: Job):
     if _spawn_ranks(job):
         return
@@ -322,8 +332,8 @@ def train_level4(job: Job):
     device, split, ref, graphs, level1, level3 = _contacts_setup(job)
     cfg = job.config["training"]["level4"]
     train_job(ref, job.config["levels"]["hic"], job.config["levels"]["level4"], cfg, job.config["kernels"], split,
-              graphs, level1, level3, Path(job.output).parent, device,
-              _identity(job, list(graphs.values()) + list(level1.values())), loop_options(cfg))
+              graphs, level1, level3, Path(job.output).parent, device, _contacts_identity(job, graphs, level1, level3),
+              loop_options(cfg))
 
 
 def train_level5(job: Job):
@@ -334,7 +344,7 @@ def train_level5(job: Job):
 
     device, split, ref, graphs, level1, level3 = _contacts_setup(job)
     cfg = job.config["training"]["level5"]
-    identity = _identity(job, list(graphs.values()) + list(level1.values()))
+    identity = _contacts_identity(job, graphs, level1, level3)
     if job.input("level4_checkpoint"):
         from genoattn.io.store import sha256_file
 

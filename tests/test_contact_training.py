@@ -188,3 +188,31 @@ def test_level5_training_sees_no_trans_pixel_and_levels_record_checkpoints(conta
         assert model["trained"] and model["checkpoint"].endswith(f"train/{level}/model.safetensors")
     assert (contact_run / "plots/contacts.png").stat().st_size > 10_000
     assert (contact_run / "plots/training.png").stat().st_size > 10_000
+
+
+@pytest.mark.workflow
+def test_level5_input_does_not_change_when_trans_pixels_do(contact_run, tmp_path):
+    """Level 5 trains on level-4 embeddings of cis pixels balanced per contig: every trans pixel may change."""
+    import torch
+
+    from genoattn.levels.regulatory import RegulatoryGAT
+    from genoattn.training.trans_contacts import level4_embeddings
+
+    l4 = section("levels.level4", gene_context=False)
+    torch.manual_seed(0)
+    module = RegulatoryGAT(16, 8, dim=16, heads=2, edge_dim=4, n_bin_features=4)
+    store = contact_run / "hic/chrI.zarr"
+    level1 = contact_run / "level1/chrI.zarr"
+
+    def embed(hic):
+        cc = contacts(store, hic, "chrI")
+        return level4_embeddings(cc, str(level1), None, l4, module, torch.device("cpu"), "cpu")[0]
+
+    src = contacts(store, YEAST_COOL, "chrI").src
+    m = src.contigs["chrI"]
+    inside = lambda b: (b >= m.lo) & (b < m.hi)  # noqa: E731
+    trans = perturbed_cooler(tmp_path, lambda b1, b2: inside(b1) != inside(b2))
+    np.testing.assert_array_equal(embed(trans), embed(YEAST_COOL))
+    (tmp_path / "cis").mkdir()
+    cis = perturbed_cooler(tmp_path / "cis", lambda b1, b2: inside(b1) & inside(b2) & (b2 - b1 == 2))
+    assert not np.array_equal(embed(cis), embed(YEAST_COOL))   # the check can fail

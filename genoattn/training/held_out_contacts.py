@@ -344,7 +344,7 @@ def train_job(ref: dict, hic_cfg: dict, l4cfg: dict, cfg: dict, kernels_cfg: dic
     from genoattn.io.store import open_group
     from genoattn.levels.regulatory import RegulatoryGAT
     from genoattn.model import build_module
-    from genoattn.training.loop import train
+    from genoattn.training.loop import train_or_reuse
 
     log = logging.getLogger("genoattn.training")
     contigs = [c for part in ("train", "validation", "test") for c in split[part] if c in graphs_paths]
@@ -365,7 +365,7 @@ def train_job(ref: dict, hic_cfg: dict, l4cfg: dict, cfg: dict, kernels_cfg: dic
             factory = lambda: SequenceOnlyBins(t["level1_dim"], l4cfg["dim"], t["gene_dim"])  # noqa: E731
         module, _ = build_module(factory, "level4", None, l4cfg["seed"])
         objective = HeldOutContacts(module, graphs, cfg, split, kernels_cfg.get("backend"), device, label)
-        results[label] = (train(objective, loop_opts, sub, device, {**identity, "model": label}), objective)
+        results[label] = (train_or_reuse(objective, loop_opts, sub, device, {**identity, "model": label}), objective)
     result, objective = results["graph attention"]
     if not result:  # not rank 0
         return {}

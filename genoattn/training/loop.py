@@ -267,3 +267,27 @@ def _hms(seconds: float) -> str:
 
 def _fmt(metrics: dict) -> str:
     return ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
+
+
+def train_or_reuse(objective: Objective, opts: LoopOptions, out_dir: str | os.PathLike, device: torch.device,
+                   identity: dict, backend: str | None = None) -> dict:
+    """:func:`train`, unless ``out_dir`` already holds the finished outputs of this very training (same
+    identity and steps; e.g. a baseline trained before the job was killed): then its weights are loaded
+    into the objective's module and head and its model.json is returned."""
+    from safetensors.torch import load_file
+
+    out = Path(out_dir)
+    try:
+        done = json.loads((out / "model.json").read_text())
+    except (OSError, ValueError):
+        done = None
+    if (done is not None and done.get("steps") == opts.steps and dist_info()[1] == 1
+            and done.get("identity") == json.loads(json.dumps(identity, default=str))
+            and (out / "model.safetensors").exists() and (out / "head.safetensors").exists()):
+        objective.module.load_state_dict(load_file(str(out / "model.safetensors")))
+        objective.head.load_state_dict(load_file(str(out / "head.safetensors")))
+        objective.module.to(device).eval()
+        objective.head.to(device).eval()
+        log.info("%s: %s holds this training's finished outputs; reused", objective.name, out)
+        return done
+    return train(objective, opts, out_dir, device, identity, backend)

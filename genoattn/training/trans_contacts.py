@@ -320,7 +320,7 @@ def train_job(ref: dict, hic_cfg: dict, l4cfg: dict, l5cfg: dict, cfg: dict, ker
     from genoattn.levels.chromosome import ChromosomeAttention
     from genoattn.levels.regulatory import RegulatoryGAT
     from genoattn.model import build_module
-    from genoattn.training.loop import train
+    from genoattn.training.loop import train_or_reuse
 
     contigs = [c for c in graphs_paths if any(c in split[p] for p in split)]
     src, lengths = open_reference_hic(ref, contigs, hic_cfg)
@@ -361,7 +361,7 @@ def train_job(ref: dict, hic_cfg: dict, l4cfg: dict, l5cfg: dict, cfg: dict, ker
         else:
             module = NoEmbedding()
         objective = TransContacts(module, genome, pairs, cfg, split, kernels_cfg.get("backend"), device, label)
-        results[label] = train(objective, loop_opts, sub, device, {**identity, "model": label})
+        results[label] = train_or_reuse(objective, loop_opts, sub, device, {**identity, "model": label})
     result = results["genome attention"]
     if not result:
         return {}

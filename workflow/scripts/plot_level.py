@@ -537,8 +537,8 @@ def plot_training(models: list[str], out: str) -> None:
     contacts = any(r[0] in CONTACT_METRICS for r in rows)
     tab.set_title(("held-out test set (levels 1-5: chromosomes; level 6: people)" if people
                    else "held-out test chromosomes")
-                  + ("\nlevels 4-5: ρ Spearman of log O/E (level 4 within distance strata), AUC top contacts" if contacts
-                     else ""), fontsize=9)
+                  + ("\nlevels 4-5: ρ Spearman of log O/E (level 4: within distance strata), AUC top contacts"
+                     if contacts else ""), fontsize=9)
     _save(fig, out)
 
 
