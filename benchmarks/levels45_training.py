@@ -2,7 +2,7 @@
 baselines their jobs measured on the same pairs, with bootstrap intervals for level 4.
 
     python benchmarks/levels45_training.py --config config/config.yaml --reference yeast_R64 \
-        --steps4 1500 --steps5 600 --out4 data/demo/checkpoints/level4 --out5 data/demo/checkpoints/level5 \
+        --steps4 1500 --steps5 600 --eval-every 100 --out4 data/demo/checkpoints/level4 --out5 data/demo/checkpoints/level5 \
         [--threads 2] [--json benchmarks/results/levels45_training.json]
 
 Runs ``genoattn train level4`` (genoattn.training.held_out_contacts: graph attention and, in the same job,
@@ -69,6 +69,7 @@ def main() -> None:
     ap.add_argument("--steps5", type=int, required=True)
     ap.add_argument("--out4", required=True)
     ap.add_argument("--out5", required=True)
+    ap.add_argument("--eval-every", type=int, help="replace training.level4/level5.eval_every (weights chosen there)")
     ap.add_argument("--threads", type=int)
     ap.add_argument("--bootstrap", type=int, default=1000)
     ap.add_argument("--skip-training", action="store_true")
@@ -79,19 +80,22 @@ def main() -> None:
 
     setup_logging(None)
     seconds = {}
+    extra = {"eval_every": args.eval_every} if args.eval_every else {}
     if not args.skip_training:
         t0 = time.time()
         train_level("level4", args.config, reference=args.reference, out=args.out4, threads=args.threads,
-                    overrides={"steps": args.steps4})
+                    overrides={"steps": args.steps4, **extra})
         seconds["level4"] = round(time.time() - t0, 1)
         cfg = yaml.safe_load(Path(args.config).read_text())
-        cfg.setdefault("levels", {}).setdefault("level4", {})["checkpoint"] = str(Path(args.out4) / "model.safetensors")
-        with tempfile.NamedTemporaryFile("w", suffix=".yaml", dir=Path(args.config).parent, delete=False) as fh:
+        levels = cfg.setdefault("levels", {}) or {}
+        levels["level4"] = {**(levels.get("level4") or {}), "checkpoint": str(Path(args.out4) / "model.safetensors")}
+        cfg["levels"] = levels
+        with tempfile.NamedTemporaryFile("w", prefix=".levels45-", suffix=".yaml", dir=Path(args.config).parent, delete=False) as fh:
             yaml.safe_dump(cfg, fh)
         try:
             t0 = time.time()
             train_level("level5", fh.name, reference=args.reference, out=args.out5, threads=args.threads,
-                        overrides={"steps": args.steps5})
+                        overrides={"steps": args.steps5, **extra})
             seconds["level5"] = round(time.time() - t0, 1)
         finally:
             Path(fh.name).unlink()
@@ -102,10 +106,18 @@ def main() -> None:
                   if v not in (None, False) and k not in ("bootstrap",)),
               "seconds": seconds,
               "level4": {"steps": m4["steps"], "train_seconds": m4["seconds"], "protocol": m4["heldout_protocol"],
+                         "selected_on_validation": {
+                             "graph attention": m4.get("selected_on_validation"),
+                             "sequence only": json.loads((Path(args.out4) / "sequence_only/model.json").read_text())
+                             .get("selected_on_validation")},
                          "pairs": m4["pairs"], "split": m4["split"],
                          **{s: level4_table(Path(args.out4) / "heldout_pairs.parquet", s, args.bootstrap)
                             for s in ("validation", "test")}},
               "level5": {"steps": m5["steps"], "train_seconds": m5["seconds"], "protocol": m5["heldout_protocol"],
+                         "selected_on_validation": {
+                             "genome attention": m5.get("selected_on_validation"),
+                             "position only": json.loads((Path(args.out5) / "position_only/model.json").read_text())
+                             .get("selected_on_validation")},
                          "pairs": m5["pairs"], "layout_trans_block_pairs": m5["layout"]["trans_block_pairs"],
                          **{s: {"genome attention (level 5)": m5["metrics"][s],
                                 "position only (centromere/telomere distances)": m5["baselines"][s]["position"]}

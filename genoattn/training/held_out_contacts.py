@@ -19,6 +19,9 @@ top edge (binary cross-entropy). Training contigs get ``masks`` independent held
 in one is visible in another); validation and test contigs ``heldout_masks`` (each scored on its own
 visible graph, their pairs pooled), seeded.
 
+The weights kept are those of the best validation top-edge AUROC (scored every ``eval_every`` steps):
+with a few thousand training pairs both models can memorise their training pairs.
+
 Metrics (held-out contigs, model.json)
 -------------------------------------
 * ``spearman``: stratum-adjusted Spearman of predicted vs observed log O/E over all hidden pairs (per
@@ -190,6 +193,7 @@ class HeldOutContacts:
 
     level = "level4"
     name = "held-out contact prediction"
+    select_on = ("auroc_top", True)  # weights chosen on validation (genoattn.training.loop)
 
     def __init__(self, module, graphs: dict[str, list[ContactGraph]], cfg: dict, split: dict, backend=None,
                  device: torch.device | None = None, label: str = "graph attention"):

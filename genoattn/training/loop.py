@@ -16,6 +16,9 @@ batches drawn from the training chromosomes, a loss, and held-out metrics. :func
 * with ``WORLD_SIZE`` > 1 (``torchrun``), DistributedDataParallel (NCCL on GPUs, gloo on CPUs); rank 0
   evaluates, writes the state and the outputs;
 * progress lines in the job log: step, loss, learning rate, tokens/s, ETA; the same rows in ``log.tsv``;
+* an objective with ``select_on = (metric, higher_is_better)`` is scored on the whole validation split
+  every ``eval_every`` steps and ends with the weights of its best score (model selection on validation;
+  ``selected_on_validation`` in model.json says which step; the test split is never looked at before);
 * at the end: held-out metrics (validation and test chromosomes), ``model.safetensors`` (the level's
   module only; ``levels.<level>.checkpoint`` loads it), ``head.safetensors`` (the objective's prediction
   head, for scoring it again: benchmarks) and ``model.json`` (config, split, steps,
@@ -152,6 +155,8 @@ def train(objective: Objective, opts: LoopOptions, out_dir: str | os.PathLike, d
     optim = torch.optim.AdamW(params, lr=opts.lr, weight_decay=opts.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(optim, lambda s: lr_factor(s, opts.warmup, opts.steps))
     start, rows, elapsed, evals = 0, [], 0.0, []
+    select = getattr(objective, "select_on", None)  # (validation metric, higher is better) or None
+    best = None  # {"step", "value", "module", "head"}: the validation-selected weights so far
     state = _load_state(state_path, fp)
     if state is not None:
         module.load_state_dict(state["module"])
@@ -159,6 +164,7 @@ def train(objective: Objective, opts: LoopOptions, out_dir: str | os.PathLike, d
         optim.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         start, rows, elapsed, evals = state["step"], state["rows"], state["elapsed"], state["evals"]
+        best = state.get("best")
         log.info("resumed from %s at step %d of %d", state_path, start, opts.steps)
         if state.get("steps", opts.steps) != opts.steps:
             log.warning("the state was written on a %d-step schedule; it continues on a %d-step schedule",
@@ -200,22 +206,34 @@ def train(objective: Objective, opts: LoopOptions, out_dir: str | os.PathLike, d
                 log.info("%s step %d/%d: loss %.4f, accuracy %.3f, lr %.2e, %.0f tokens/s, ETA %s",
                          objective.name, done, opts.steps, ls, ac, sched.get_last_lr()[0], rate, _hms(eta))
             recent, window_t, window_tokens = [], now, 0
-        if opts.eval_every and done % opts.eval_every == 0 and done < opts.steps and rank == 0:
-            metrics = objective.evaluate(module, head, "validation", quick=True)
+        if opts.eval_every and done % opts.eval_every == 0 and rank == 0 and (done < opts.steps or select):
+            metrics = objective.evaluate(module, head, "validation", quick=not select)
             evals.append({"step": done, **metrics})
             log.info("%s step %d: validation %s", objective.name, done, _fmt(metrics))
+            if select and math.isfinite(metrics.get(select[0], math.nan)):
+                value = metrics[select[0]] * (1 if select[1] else -1)
+                if best is None or value > best["value"]:
+                    best = {"step": done, "value": value, "module": _cpu_copy(module.state_dict()),
+                            "head": _cpu_copy(head.state_dict())}
             module.train()
             head.train()
         if opts.checkpoint_every and done % opts.checkpoint_every == 0 and done < opts.steps:
             if rank == 0:
                 _save_atomic({"fingerprint": fp, "step": done, "steps": opts.steps,
                               "module": module.state_dict(), "head": head.state_dict(), "optimizer": optim.state_dict(),
-                              "scheduler": sched.state_dict(), "rows": rows, "evals": evals,
+                              "scheduler": sched.state_dict(), "rows": rows, "evals": evals, "best": best,
                               "elapsed": elapsed + time.time() - t0}, state_path)
             _barrier()
     seconds = elapsed + time.time() - t0
     result = {}
     if rank == 0:
+        selected = None
+        if best is not None:  # the weights of the best validation score (model selection; test untouched)
+            module.load_state_dict(best["module"])
+            head.load_state_dict(best["head"])
+            selected = {"metric": select[0], "step": best["step"],
+                        "value": best["value"] * (1 if select[1] else -1)}
+            log.info("%s: weights of step %d selected on validation %s", objective.name, best["step"], select[0])
         module.eval()
         head.eval()
         metrics = {"validation": objective.evaluate(module, head, "validation", quick=False),
@@ -226,6 +244,7 @@ def train(objective: Objective, opts: LoopOptions, out_dir: str | os.PathLike, d
         result = {"level": objective.level, "objective": objective.name, "steps": opts.steps,
                   "seconds": round(seconds, 1), "processes": world, "options": opts.__dict__,
                   "metrics": metrics, "validation_during_training": evals, "log": rows,
+                  "selected_on_validation": selected,
                   "tokens_per_s": _median([r["tokens_per_s"] for r in rows[1:]] or
                                           [r["tokens_per_s"] for r in rows]),
                   **objective.describe(), "identity": identity}
@@ -254,6 +273,10 @@ def _write_outputs(module, head, out: Path, level: str, result: dict, save_check
     tmp = out / f"model.json.tmp-{os.getpid()}"
     tmp.write_text(json.dumps(result, indent=1, default=str) + "\n")
     os.replace(tmp, out / "model.json")
+
+
+def _cpu_copy(state: dict) -> dict:
+    return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
 
 
 def _median(x):

@@ -26,6 +26,8 @@ distance to the centromere and to the nearest telomere in kb, position along the
 pair's log trans O/E (expected: the chromosome pair's mean balanced contact; squared error) and the
 positive label (binary cross-entropy).
 
+The weights kept are those of the best validation AUROC (scored every ``eval_every`` steps).
+
 Metrics: AUROC of positives against the negatives and Spearman of predicted vs observed log O/E over the
 held-out pairs; the ``position`` baseline is the same head on the position features alone, trained the
 same way in the same job (``position_only/model.json``).
@@ -207,6 +209,7 @@ class TransContacts:
 
     level = "level5"
     name = "held-out trans contact prediction"
+    select_on = ("auroc_top", True)  # weights chosen on validation pairs (genoattn.training.loop)
 
     def __init__(self, module, genome: GenomeInput, pairs: dict[str, TransPairs], cfg: dict, split: dict,
                  backend=None, device=None, label: str = "genome attention"):
