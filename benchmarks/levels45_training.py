@@ -90,7 +90,8 @@ def main() -> None:
         levels = cfg.setdefault("levels", {}) or {}
         levels["level4"] = {**(levels.get("level4") or {}), "checkpoint": str(Path(args.out4) / "model.safetensors")}
         cfg["levels"] = levels
-        with tempfile.NamedTemporaryFile("w", prefix=".levels45-", suffix=".yaml", dir=Path(args.config).parent, delete=False) as fh:
+        with tempfile.NamedTemporaryFile("w", prefix=".levels45-", suffix=".yaml", dir=Path(args.config).parent,
+                                         delete=False) as fh:
             yaml.safe_dump(cfg, fh)
         try:
             t0 = time.time()
