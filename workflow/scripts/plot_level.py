@@ -467,7 +467,9 @@ def _contact_rows(level: str, info: dict) -> list[tuple[str, str, str, str]]:
     def cells(m):
         return tuple(f"{label} {m[key]:.3f}" if isinstance(m.get(key), float) else "" for key, label in names)
 
-    rows = [(level, f"genoattn, trained ({info.get('steps')} steps)", *cells(info["metrics"]["test"]))]
+    kept = info.get("selected_on_validation") or {}
+    label = f"genoattn ({info.get('steps')} steps" + (f", kept step {kept['step']})" if kept else ")")
+    rows = [(level, label, *cells(info["metrics"]["test"]))]
     for name, m in info.get("baselines", {}).get("test", {}).items():
         rows.append((level, name.replace("_", " ") + " (baseline)", *cells(m)))
     return rows
@@ -519,6 +521,9 @@ def plot_training(models: list[str], out: str) -> None:
         if evals:
             ax.plot([e["step"] for e in evals], [math.log(e["perplexity"]) for e in evals], "o-",
                     label="validation (ln perplexity)")
+        kept = info.get("selected_on_validation")
+        if kept:
+            ax.axvline(kept["step"], color="0.5", ls=":", label=f"weights kept (best validation {kept['metric']})")
         ax.set_xlabel("step")
         ax.set_ylabel("loss (levels 4-5: squared error + cross-entropy)" if level in CONTACT_METRICS
                       else "cross-entropy (nats)")
@@ -537,8 +542,7 @@ def plot_training(models: list[str], out: str) -> None:
     contacts = any(r[0] in CONTACT_METRICS for r in rows)
     tab.set_title(("held-out test set (levels 1-5: chromosomes; level 6: people)" if people
                    else "held-out test chromosomes")
-                  + ("\nlevels 4-5: ρ Spearman of log O/E (level 4: within distance strata), AUC top contacts"
-                     if contacts else ""), fontsize=9)
+                  + ("\n4-5: ρ Spearman of log O/E, AUC of top contacts" if contacts else ""), fontsize=9)
     _save(fig, out)
 
 
