@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import json
+import os
 import resource
 import tempfile
 import time
 from pathlib import Path
 
+import run_meta
 from genoattn.io.annotation import parse_annotation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,13 +83,18 @@ def timed(path: Path, repeat: int = 3) -> tuple[float, float, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--copies", type=int, default=10)
+    ap.add_argument("--json", default=None, help="also write the results here (benchmarks/results/annotation_cpu.json)")
     args = ap.parse_args()
+    begun = run_meta.begin()
+    out = {"real": [], "copies": args.copies}
     for path in (GTF, GFF):  # the real files first (their peak RSS is the baseline below)
         with gzip.open(path, "rt") as fh:
             n_in = sum(1 for l in fh if not l.startswith("#"))
         wall, cpu, rows = timed(path)
         print(f"{path.name}: {n_in:,} input rows -> {rows:,} table rows, best of 3: {wall:.2f} s wall, "
               f"{cpu:.2f} s CPU ({1e6 * cpu / n_in:.1f} us/input row)")
+        out["real"].append({"file": path.name, "input_rows": n_in, "table_rows": rows, "wall_s": round(wall, 3),
+                            "cpu_s": round(cpu, 3)})
     with tempfile.TemporaryDirectory() as tmp:
         syn = Path(tmp) / "synthetic_gencode_like.gtf"
         n_in = synthetic_gencode_like(syn, args.copies)
@@ -99,8 +107,14 @@ def main() -> None:
               f"~{3.4e6 * per_row:.0f} s CPU extrapolated for a 3.4M-row human GENCODE GTF")
         print(f"peak RSS grew by {grown:.0f} MiB while parsing it ({grown * 2**20 / n_in:.0f} B/row) -> "
               f"~{grown * 3.4e6 / n_in / 1024:.1f} GiB extrapolated for 3.4M rows")
+        out["synthetic"] = {"input_rows": n_in, "table_rows": rows, "bytes": syn.stat().st_size,
+                            "wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "peak_rss_growth_mib": round(grown, 1)}
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process: {peak:.0f} MiB")
+    out["meta"] = run_meta.meta(begun, threads=1 if os.environ.get("OMP_NUM_THREADS") == "1" else None)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import run_meta
+
 ROOT = Path(__file__).resolve().parents[1]
 PHASED = ROOT / "data/demo/1kg_chr20/reference.vcf.gz"
 UNPHASED = ROOT / "data/demo/1kg_chr20/unphased.vcf.gz"
@@ -129,6 +131,7 @@ def main():
     ap.add_argument("--wide-records", type=int, default=500)
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
+    begun = run_meta.begin()
     out = {"machine": f"{platform.processor() or platform.machine()}, {a.threads} thread(s)"}
     with tempfile.TemporaryDirectory() as tmp:
         out["convert_phased_all"] = convert(PHASED, f"{tmp}/p.zarr", None, a.threads)
@@ -159,6 +162,7 @@ def main():
         "call_genotype_bytes_uncompressed": N * V * 2,
         "level6_activation_gb_per_individual": V * 256 * 4 * 10 / 1e9,
     }
+    out["meta"] = run_meta.meta(begun, threads=a.threads)
     print(json.dumps(out, indent=1))
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)

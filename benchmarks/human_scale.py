@@ -826,7 +826,7 @@ def main() -> None:
     p = sub.add_parser("plan")
     p.add_argument("--json", default=None)
     p.add_argument("--run", default=str(ROOT / "benchmarks" / "results" / "human_scale.json"))
-    p.add_argument("--markdown", action="store_true", help="also print the tables of benchmarks/RESULTS.md ("Human-size run")")
+    p.add_argument("--markdown", action="store_true", help="also print the tables of benchmarks/RESULTS.md ('Human-size run')")
     a = ap.parse_args()
     {"make-inputs": make_inputs, "run": run, "plan": plan}[a.cmd](a)
 

@@ -38,6 +38,8 @@ import sys
 import time
 from pathlib import Path
 
+import run_meta
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 
@@ -503,6 +505,7 @@ def main(argv=None):
         return 0
 
     rows = []
+    begun = run_meta.begin()
     for pattern in args.patterns:
         for impl in IMPLS[args.device][pattern]:
             if args.impls and impl not in args.impls:
@@ -538,6 +541,7 @@ def main(argv=None):
     meta = dict(device=args.device, dtype=dtype, backward=args.backward, repeat=args.repeat,
                 host=platform.node(), cpu_count=os.cpu_count(), omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
                 python=platform.python_version(), torch=_torch().__version__, smoke=args.smoke,
+                load_average_1min=run_meta.meta(begun)["load_average_1min"],
                 command=" ".join([Path(sys.executable).name] + sys.argv), time=time.strftime("%Y-%m-%d %H:%M:%S"))
     out = Path(args.out) if args.out else RESULTS / f"kernels_{args.device}{'_smoke' if args.smoke else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

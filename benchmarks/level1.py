@@ -2,8 +2,9 @@
 
     python benchmarks/level1.py [--windows 512] [--threads 2] [--json benchmarks/results/level1_cpu.json]
 
-1. Throughput of the level-1 layer (dim 128, 8 heads, 512 bp windows) on windows of the real yeast
-   genome: our CPU path (query-block tiling) vs a naive attention that materialises the full score
+1. Throughput of the level-1 module with the schema's defaults (``levels.level1``: dim, heads, window,
+   attention blocks, convolution; seeded weights, which do not change the compute) on windows of the
+   real yeast genome: our CPU attention path vs a naive attention that materialises the full score
    matrix (the reference backend), with and without the reverse-complement pass.
 2. Peak resident memory (each run in its own process): tokenizing one contig vs the whole demo
    genome, and level 1 on the smallest vs the largest demo contig. Streaming means the peak must
@@ -20,6 +21,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import run_meta
 
 ROOT = Path(__file__).resolve().parents[1]
 FASTA = ROOT / "data/demo/yeast_R64/S288C_R64-2-1.fa.gz"
@@ -44,16 +47,17 @@ def throughput(n_windows: int, threads: int) -> list[dict]:
     import numpy as np
     import torch
 
+    from genoattn.config import defaults
     from genoattn.levels.level1 import embed_windows, load_model, window_batch
     from genoattn.levels import tokenize
 
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
-        tokenize.run(str(FASTA), f"{tmp}/t.zarr", {"include": ["chrIV"]})
+        tokenize.run(str(FASTA), f"{tmp}/t.zarr", dict(defaults("reference"), include=["chrIV"]))
         import zarr
         tokens = np.asarray(zarr.open_group(f"{tmp}/t.zarr", mode="r")["chrIV/tokens"][: n_windows * 512])
-    batch = window_batch(tokens, np.arange(n_windows) * 512, 512)
-    cfg = {"dim": 128, "heads": 8, "window": 512, "checkpoint": None, "seed": 0}
+    cfg = dict(defaults("levels.level1"), checkpoint=None)
+    batch = window_batch(tokens, np.arange(n_windows) * cfg["window"], cfg["window"])
     module, _ = load_model(cfg, torch.device("cpu"))
     rows = []
     for backend in ("cpu", "reference"):
@@ -66,7 +70,8 @@ def throughput(n_windows: int, threads: int) -> list[dict]:
             dt = time.perf_counter() - t0
             rows.append({"path": "ours (cpu, tiled)" if backend == "cpu" else "naive (full score matrix)",
                          "reverse_complement": rc, "windows": n_windows, "seconds": round(dt, 3),
-                         "windows_per_s": round(n_windows / dt, 1), "bp_per_s": round(n_windows * 512 / dt)})
+                         "windows_per_s": round(n_windows / dt, 1), "bp_per_s": round(n_windows * cfg["window"] / dt),
+                         "module": {k: cfg[k] for k in ("dim", "heads", "window", "layers", "conv_kernel")}})
     os.environ.pop("GENOATTN_KERNEL_BACKEND", None)
     return rows
 
@@ -74,7 +79,8 @@ def throughput(n_windows: int, threads: int) -> list[dict]:
 def memory() -> list[dict]:
     rows = []
     tok = ("from genoattn.levels import tokenize; import tempfile\n"
-           "with tempfile.TemporaryDirectory() as t: tokenize.run({fasta!r}, t + '/x.zarr', {{'include': {inc!r}}})\n"
+           "from genoattn.config import defaults\n"
+           "with tempfile.TemporaryDirectory() as t: tokenize.run({fasta!r}, t + '/x.zarr', dict(defaults('reference'), include={inc!r}))\n"
            + PEAK + "\nprint(json.dumps({{'peak_mb': round(peak, 1)}}))")
     for label, inc in (("tokenize chrI (230 kb)", ["chrI"]), ("tokenize whole genome (12.07 Mbp)", [".*"])):
         t0 = time.perf_counter()
@@ -82,10 +88,10 @@ def memory() -> list[dict]:
         rows.append({"what": label, "peak_rss_mb": r["peak_mb"], "seconds": round(time.perf_counter() - t0, 1)})
     l1 = ("import tempfile, torch; torch.set_num_threads(2)\n"
           "from genoattn.levels import tokenize, level1\n"
-          "cfg = dict(window=512, stride=512, dim=128, heads=8, reverse_complement=False, exon_base_dtype='float16',"
-          " checkpoint=None, seed=0, batch_size=64)\n"
+          "from genoattn.config import defaults\n"
+          "cfg = dict(defaults('levels.level1'), checkpoint=None)\n"
           "with tempfile.TemporaryDirectory() as t:\n"
-          "    tokenize.run({fasta!r}, t + '/x.zarr', {{'include': [{c!r}]}})\n"
+          "    tokenize.run({fasta!r}, t + '/x.zarr', dict(defaults('reference'), include=[{c!r}]))\n"
           "    level1.run(t + '/x.zarr', {c!r}, t + '/l1.zarr', cfg)\n"
           + PEAK + "\nprint(json.dumps({{'peak_mb': round(peak, 1)}}))")
     for label, c in (("level1 chrI (230 kb, 450 windows)", "chrI"), ("level1 chrIV (1.53 Mbp, 2,993 windows)", "chrIV")):
@@ -102,6 +108,7 @@ def main() -> None:
     ap.add_argument("--json", default=str(ROOT / "benchmarks/results/level1_cpu.json"))
     ap.add_argument("--skip-memory", action="store_true")
     args = ap.parse_args()
+    begun = run_meta.begin()
     thr = throughput(args.windows, args.threads)
     print(f"{'path':28} {'rc':>5} {'windows/s':>10} {'bp/s':>10}")
     for r in thr:
@@ -110,8 +117,8 @@ def main() -> None:
     for r in mem:
         print(f"{r['what']:42} peak RSS {r['peak_rss_mb']:8.1f} MB  ({r['seconds']} s)")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps({"throughput": thr, "memory": mem, "threads": args.threads,
-                                           "cpu_count": os.cpu_count()}, indent=2))
+    Path(args.json).write_text(json.dumps({"meta": run_meta.meta(begun), "throughput": thr, "memory": mem, "threads": args.threads,
+                                           "cpu_count": os.cpu_count()}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -27,8 +27,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import run_meta
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # tests/_levels23.py: the tests' real-data helpers
 
 from genoattn import transcripts as tx  # noqa: E402
 from genoattn.levels import codon as L2  # noqa: E402
@@ -54,6 +56,7 @@ def main():
     ap.add_argument("--backend", default=None)
     ap.add_argument("--json", default=None, help="also write the results here (e.g. benchmarks/results/levels23_cpu.json)")
     args = ap.parse_args()
+    begun = run_meta.begin()
     torch.set_num_threads(args.threads)
     ann = yeast_annotation()
     genome = tx.build_transcripts(ann, select="canonical")
@@ -62,10 +65,12 @@ def main():
     results = {"contigs": args.contigs, "threads": args.threads, "genome_codons": len(g_cod),
                "genome_exons": len(g_ex), "genome_transcripts": len(genome.transcripts), "rows": []}
     tmp = Path(tempfile.mkdtemp(prefix="bench23-"))
-    cfg = {"levels": {"level2": {"dim": 128, "heads": 8, "seed": 0, "tokens_per_call": 65536},
-                      "level3": {"dim": 256, "heads": 16, "seed": 0, "tokens_per_call": 262144},
-                      "annotation": {"on_error": "skip", "transcripts": "canonical"}},
-             "kernels": {"device": "cpu"}}
+    from genoattn.config import defaults
+    # the schema's defaults (seeded weights: the compute does not depend on them)
+    cfg = {"levels": {"level2": dict(defaults("levels.level2"), checkpoint=None),
+                      "level3": dict(defaults("levels.level3"), checkpoint=None),
+                      "annotation": defaults("levels.annotation")},
+           "kernels": dict(defaults("kernels"), device="cpu")}
     tot = {"codons": 0, "exons": 0, "l2_packed": 0.0, "l2_single": 0.0, "l3_packed": 0.0, "l3_single": 0.0,
            "l2_run": 0.0, "l3_run": 0.0}
     for contig in args.contigs:
@@ -149,6 +154,7 @@ def main():
     s["genome_level2_s_extrapolated"] = results["genome_codons"] / s["codons_per_s_run"]
     s["genome_level3_s_extrapolated"] = results["genome_exons"] / s["exons_per_s_run"]
     results["summary"] = s
+    results["meta"] = run_meta.meta(begun, threads=args.threads, repeat=args.repeat)
     print(json.dumps(s, indent=1))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

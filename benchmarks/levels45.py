@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+import run_meta
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # GRCh38 primary chromosome lengths (Mb, chr1..22, X, Y): only their proportions are used.
@@ -92,6 +94,14 @@ def human_layout(n_bins: int):
 
 # -- cases (each in a child process) ----------------------------------------------------------------
 def case_level4(graph_npz: str, threads: int, which: str) -> dict:
+    """One level-4 path on one graph, in this process.
+
+    ``module``: the whole level-4 module (node projection, chunked edge encoder, GAT layer, MLP) from raw
+    inputs. ``layer``: our GAT layer (projection, attention with edge term, bias) on the encoded node and
+    edge inputs; ``pyg``: ``torch_geometric`` ``GATConv`` with the same weights on the same inputs (its
+    output is checked against ours after the timing); ``kernel``: our attention kernel alone, on the
+    projected inputs. Peak memory is measured above the inputs each path is given.
+    """
     import numpy as np
     import torch
 
@@ -106,35 +116,50 @@ def case_level4(graph_npz: str, threads: int, which: str) -> dict:
     x = torch.randn(n, 128)
     ip, ix, ef = torch.from_numpy(indptr), torch.from_numpy(indices), torch.from_numpy(feats)
     module = RegulatoryGAT(128, feats.shape[1]).eval()
-    base = current_rss_mb()
+    gat = module.gat
+    out: dict = {}
+    peak = None
     with torch.inference_mode():
-        if which == "ours":
-            module(x[:64], torch.arange(65) * 0, ix[:0], ef[:0], backend="cpu")  # warm-up
-            total = best_of(lambda: module(x, ip, ix, ef, backend="cpu"))
-            xin = module.node_input(x)
-            e = module.edge_encoder(ef)
-            h = module.gat.lin(xin).view(n, 16, 16)
-            a_s, a_d = (h * module.gat.att_src).sum(-1), (h * module.gat.att_dst).sum(-1)
-            w = module.gat.folded_edge_weight()
-            kern = best_of(lambda: kernels.graph_attention(h, a_s, a_d, ip, ix, e, w, backend="cpu"))
-            out = {"module_s": round(total, 3), "kernel_s": round(kern, 3),
-                   "module_edges_per_s": round(E / total), "kernel_edges_per_s": round(E / kern)}
-        else:
-            from torch_geometric.nn import GATConv
-
-            conv = GATConv(256, 16, heads=16, edge_dim=32, negative_slope=0.2, add_self_loops=False).eval()
-            dst = torch.repeat_interleave(torch.arange(n), ip[1:] - ip[:-1])
-            edge_index = torch.stack([ix, dst])
-            xin = module.node_input(x)
-            e = module.edge_encoder(ef)
+        module(x[:64], torch.arange(65) * 0, ix[:0], ef[:0], backend="cpu")  # warm-up
+        if which == "module":
             base = current_rss_mb()
-            kern = best_of(lambda: conv(xin, edge_index, edge_attr=e))
-            out = {"kernel_s": round(kern, 3), "kernel_edges_per_s": round(E / kern)}
-    peak = rss_mb()
+            seconds = best_of(lambda: module(x, ip, ix, ef, backend="cpu"))
+        else:
+            xin = module.node_input(x)
+            e = module.edge_encoder(ef)
+            if which == "layer":
+                base = current_rss_mb()
+                seconds = best_of(lambda: gat(xin, ip, ix, edge_attr=e, backend="cpu"))
+            elif which == "kernel":
+                h = gat.lin(xin).view(n, gat.heads, gat.out_per_head)
+                a_s, a_d = (h * gat.att_src).sum(-1), (h * gat.att_dst).sum(-1)
+                w = gat.folded_edge_weight()
+                base = current_rss_mb()
+                seconds = best_of(lambda: kernels.graph_attention(h, a_s, a_d, ip, ix, e, w, backend="cpu"))
+            elif which == "pyg":
+                from torch_geometric.nn import GATConv
+
+                conv = GATConv(gat.lin.in_features, gat.out_per_head, heads=gat.heads, edge_dim=e.shape[1],
+                               negative_slope=gat.negative_slope, add_self_loops=False).eval()
+                missing = conv.load_state_dict(gat.state_dict(), strict=False)
+                if missing.missing_keys or missing.unexpected_keys:
+                    raise SystemExit(f"GATConv does not take our layer's weights: {missing}")
+                dst = torch.repeat_interleave(torch.arange(n), ip[1:] - ip[:-1])
+                edge_index = torch.stack([ix, dst])
+                base = current_rss_mb()
+                seconds = best_of(lambda: conv(xin, edge_index, edge_attr=e))
+                peak = rss_mb()
+                diff = (conv(xin, edge_index, edge_attr=e) - gat(xin, ip, ix, edge_attr=e, backend="cpu")).abs().max()
+                out["max_abs_diff_vs_ours"] = float(diff)
+            else:
+                raise SystemExit(f"unknown level-4 path {which!r}")
+    if peak is None:
+        peak = rss_mb()
     above = max(peak - base, 0.0)
-    return {"level": 4, "path": which, "bins": n, "edges": E, "density": round(E / n / n, 4),
-            "graph_build_s": round(build_s, 2), "peak_rss_mb": round(peak, 1),
-            "peak_above_inputs_mb": round(above, 1), "bytes_per_edge": round(above * 2**20 / E, 1), **out}
+    return {"level": 4, "path": which, "bins": n, "edges": E, "density": round(E / n / n, 4), "threads": threads,
+            "graph_build_s": round(build_s, 2), "seconds": round(seconds, 3), "edges_per_s": round(E / seconds),
+            "peak_rss_mb": round(peak, 1), "peak_above_inputs_mb": round(above, 1),
+            "bytes_per_edge": round(above * 2**20 / E, 1), **out}
 
 
 def case_level5(n_bins: int, threads: int, forward: bool) -> dict:
@@ -202,9 +227,11 @@ def _child(args: list[str]) -> dict:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--l4-bins", type=int, default=8000)
+    ap.add_argument("--l4-bins", type=int, nargs="*", default=[4000, 8000],
+                    help="graph sizes where every level-4 path runs, GATConv included (it needs ~2.3 KB/edge)")
+    ap.add_argument("--l4-ours-bins", type=int, nargs="*", default=[14500],
+                    help="larger graphs for our paths only")
     ap.add_argument("--l4-density", type=float, default=0.023)
-    ap.add_argument("--pyg-bins", type=int, default=4000, help="GATConv comparison size (it needs ~2.3 KB/edge)")
     ap.add_argument("--l5-bins", type=int, nargs="*", default=[25_000, 50_000])
     ap.add_argument("--repeat", type=int, default=2, help="timings are the best of this many runs")
     ap.add_argument("--json", default=None)
@@ -225,14 +252,17 @@ def main(argv=None) -> None:
     import numpy as np
 
     rows = []
+    begun = run_meta.begin()
     with tempfile.TemporaryDirectory() as tmp:
-        for n in sorted({a.l4_bins, a.pyg_bins}):
+        for n in sorted({*a.l4_bins, *a.l4_ours_bins}):
             t0 = time.perf_counter()
             indptr, indices, feats = synthetic_graph(n, a.l4_density)
             np.savez(f"{tmp}/g{n}.npz", indptr=indptr, indices=indices, feats=feats,
                      build_s=time.perf_counter() - t0)
             del indptr, indices, feats
-        for which, n in (("ours", a.l4_bins), ("ours", a.pyg_bins), ("pyg", a.pyg_bins)):
+        cases = [(w, n) for n in a.l4_bins for w in ("layer", "pyg", "kernel", "module")]
+        cases += [(w, n) for n in a.l4_ours_bins for w in ("layer", "kernel", "module")]
+        for which, n in cases:
             rows.append(_child(["l4", f"{tmp}/g{n}.npz", str(a.threads), which]))
             print(json.dumps(rows[-1]), flush=True)
     rows.append(_child(["l5", str(HUMAN_BINS_10KB), str(a.threads), "0"]))
@@ -240,25 +270,11 @@ def main(argv=None) -> None:
     for n in a.l5_bins:
         rows.append(_child(["l5", str(n), str(a.threads), "1"]))
         print(json.dumps(rows[-1]), flush=True)
-    l4 = [r for r in rows if r.get("level") == 4 and r.get("path") == "ours"]
-    if l4:
-        big = max(l4, key=lambda r: r["edges"])
-        chr1 = round(GRCH38_MB[0] * 100)
-        e_chr1 = a.l4_density * chr1 ** 2
-        e_genome = sum(a.l4_density * (mb * 100) ** 2 for mb in GRCH38_MB)
-        print(f"level 4 extrapolated at {big['module_edges_per_s']} edges/s and {big['bytes_per_edge']} B/edge: "
-              f"chr1 ({chr1} bins, {e_chr1 / 1e6:.1f}M edges) {e_chr1 / big['module_edges_per_s']:.0f} s, "
-              f"~{e_chr1 * big['bytes_per_edge'] / 2**30:.1f} GiB peak; whole genome ({e_genome / 1e6:.0f}M edges, "
-              f"one contig at a time) {e_genome / big['module_edges_per_s']:.0f} s")
-    fw = [r for r in rows if r.get("level") == 5 and "bins_per_s" in r]
-    if fw:
-        big = max(fw, key=lambda r: r["bins"])
-        print(f"level 5 extrapolated to {HUMAN_BINS_10KB} bins at {big['bins_per_s']} bins/s: "
-              f"{HUMAN_BINS_10KB / big['bins_per_s']:.1f} s, "
-              f"peak ~{big['peak_above_inputs_mb'] * HUMAN_BINS_10KB / big['bins']:.0f} MB above inputs")
+    meta = run_meta.meta(begun, threads=a.threads, repeat=a.repeat, l4_density=a.l4_density)
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.json).write_text(json.dumps(rows, indent=1))
+        Path(a.json).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
+        print(f"wrote {a.json}; tables: python benchmarks/render_results.py")
 
 
 if __name__ == "__main__":
