@@ -1,13 +1,14 @@
 """Levels 4-5 benchmark on SYNTHETIC inputs (random features, synthetic graphs): speed and peak memory.
 
-    python benchmarks/levels45.py [--threads 2] [--l4-bins 8000] [--l5-bins 25000 50000]
-                                  [--json benchmarks/results/levels45_cpu.json]
+    python benchmarks/levels45.py [--threads 2] [--l4-bins 4000 8000] [--l4-ours-bins 14500]
+                                  [--l5-bins 25000 50000] [--json benchmarks/results/levels45_cpu.json]
 
-Level 4: one contig-sized synthetic Hi-C graph with human-like structure (every pair within 50 kb,
-self loops, long-range edges with a 1/distance decay up to the target density, symmetric), the
-default module (256 dim, 16 heads, edge_dim 32, 8 raw edge features). Reports edges/s of the whole
-level-4 module forward and of the graph-attention kernel alone, and the peak RSS above the inputs,
-per edge, for our path vs torch_geometric GATConv (which builds [E, H, D] messages).
+Level 4: contig-sized synthetic Hi-C graphs with human-like structure (every pair within 50 kb, self
+loops, long-range edges with a 1/distance decay up to the target density, symmetric), the default module
+(256 dim, 16 heads, edge_dim 32, 8 raw edge features). On each ``--l4-bins`` graph, side by side: our GAT
+layer, torch_geometric GATConv with the same weights on the same inputs (which builds [E, H, D]
+messages; outputs compared), our attention kernel alone, and the whole level-4 module; on the larger
+``--l4-ours-bins`` graphs our paths only. Per path: time, edges/s, peak RSS above its inputs per edge.
 
 Level 5: bins laid out like GRCh38 at 10 kb (24 chromosomes, lengths scaled to the bin count),
 default layout (64-bin blocks, local 500 bins, 2 random blocks, synthetic trans links: 2000 at human
